@@ -1,0 +1,27 @@
+//! # kindling-core
+//!
+//! The base of the Kindling workspace: device/backend selection from a string, deterministic
+//! seeding, small tensor helpers and the error types shared by every other Kindling crate.
+//!
+//! ```
+//! use kindling_core::{DeviceSpec, seed_everything};
+//!
+//! let spec: DeviceSpec = "cpu".parse()?;
+//! let device = spec.device()?;
+//! let mut rng = seed_everything(42, &device);
+//! let x: u32 = rand::Rng::random(&mut rng);
+//! let _ = x;
+//! # Ok::<(), kindling_core::Error>(())
+//! ```
+
+mod device;
+mod error;
+mod seed;
+pub mod tensor;
+
+pub use device::{DeviceSpec, default_device, device_from_str};
+pub use error::{Error, Result};
+pub use seed::{SeedRng, derive_seed, seed_everything, seeded_rng};
+
+/// Re-export of the burn version Kindling is built on, so downstream crates use the same one.
+pub use burn;

@@ -1,0 +1,1 @@
+//! UCR/UEA `.ts` time series.

@@ -1,0 +1,1 @@
+//! Text corpora and vocabularies.
