@@ -1,1 +1,6 @@
-//! kindling-vision
+//! # kindling-vision
+//!
+//! CNNs for Kindling.
+
+pub mod efficientnet;
+pub mod pretrained;
