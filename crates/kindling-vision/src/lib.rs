@@ -4,3 +4,6 @@
 
 pub mod efficientnet;
 pub mod pretrained;
+mod staged;
+
+pub use staged::StagedClassifier;
