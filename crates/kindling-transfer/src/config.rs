@@ -200,8 +200,7 @@ mod tests {
         assert!(
             FineTuneConfig::new(3).with_schedule(ScheduleKind::Step { step_epochs: 0, gamma: 0.1 }).check().is_err()
         );
-        let mut lr = LrPolicy::default();
-        lr.base_lr = f64::NAN;
+        let lr = LrPolicy { base_lr: f64::NAN, ..Default::default() };
         assert!(FineTuneConfig::new(3).with_lr(lr).check().is_err());
         assert!(FineTuneConfig::new(3).check().is_ok());
     }

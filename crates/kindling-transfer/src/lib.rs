@@ -33,6 +33,7 @@ mod config;
 mod metrics;
 pub mod policy;
 mod progress;
+pub mod report;
 mod trainer;
 
 pub use config::{FineTuneConfig, FreezePolicy, LrPolicy, OptimizerKind, ScheduleKind};

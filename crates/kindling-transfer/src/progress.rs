@@ -65,7 +65,7 @@ impl Progress {
                     bar.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
                 }
             }
-            ProgressMode::Plain if step % self.every == 0 || step == steps => {
+            ProgressMode::Plain if step.is_multiple_of(self.every) || step == steps => {
                 eprintln!("{}:   step {step}/{steps} loss {loss:.4} lr {lr:.2e}", self.label);
             }
             _ => {}

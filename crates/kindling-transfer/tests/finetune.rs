@@ -1,6 +1,8 @@
 //! Fine-tuning behaviour on a real pretrained network (EfficientNet-Lite0) and real images
 //! (embedded MNIST, upscaled to 32 px).
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use burn::module::Module;
 use burn::store::ModuleSnapshot;
 use kindling_data::transform::{Normalize, Pipeline, Transform};

@@ -1,6 +1,8 @@
 //! EfficientNet-Lite against the reference PyTorch implementation (fixtures from
 //! `scripts/fixtures/efficientnet_lite_parity.py`).
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
