@@ -1,1 +1,32 @@
-//! kindling-vision
+//! # kindling-vision
+//!
+//! CNNs structurally identical to torchvision's, with torchvision weight import:
+//!
+//! - [`ResNet`] (18/34/50/101/152, v1.5, optional small-input stem) and [`Vgg`] (11/13/16/19,
+//!   with or without BatchNorm), burn `Config` + `Module`, one family per file;
+//! - a transfer-learning API on every model: named stages, `forward_features`, per-stage
+//!   `feature_maps`, `with_num_classes`, `num_features`, stage freezing;
+//! - [`Arch`] (torchvision names) and [`VisionModel`], one wrapper for any architecture;
+//! - [`weights`]: torchvision `.pth` / safetensors import with key remapping and typed
+//!   [`WeightError`]s, safetensors export.
+//!
+//! ```
+//! use kindling_vision::{Arch, VisionModel};
+//! let device = kindling_core::default_device();
+//! let model: VisionModel = "resnet18".parse::<Arch>()?.init(1000, &device).with_num_classes(10);
+//! let x = burn::tensor::Tensor::<4>::zeros([2, 3, 64, 64], &device);
+//! assert_eq!(model.forward(x.clone()).dims(), [2, 10]);
+//! assert_eq!(model.forward_features(x).dims(), [2, model.num_features()]);
+//! # Ok::<(), kindling_core::Error>(())
+//! ```
+
+mod arch;
+mod resnet;
+mod stages;
+mod vgg;
+pub mod weights;
+
+pub use arch::{Arch, Family, VisionModel, VisionModelConfig};
+pub use resnet::{BlockKind, Downsample, ResNet, ResNetConfig, ResidualBlock, Stem};
+pub use vgg::{ConvUnit, VGG_CHANNELS, Vgg, VggClassifier, VggConfig};
+pub use weights::{TorchvisionNames, WeightError};
