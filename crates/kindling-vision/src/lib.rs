@@ -8,7 +8,9 @@
 //!   `feature_maps`, `with_num_classes`, `num_features`, stage freezing;
 //! - [`Arch`] (torchvision names) and [`VisionModel`], one wrapper for any architecture;
 //! - [`weights`]: torchvision `.pth` / safetensors import with key remapping and typed
-//!   [`WeightError`]s, safetensors export.
+//!   [`WeightError`]s, safetensors export;
+//! - [`fetch`]: official torchvision weight files downloaded to a cache with SHA-256 checks;
+//! - [`predict`]: the `kindling predict` pipeline (top-k records per image or input tensor).
 //!
 //! ```
 //! use kindling_vision::{Arch, VisionModel};
@@ -21,6 +23,8 @@
 //! ```
 
 mod arch;
+pub mod fetch;
+pub mod predict;
 mod resnet;
 mod stages;
 mod vgg;
