@@ -1,40 +1,48 @@
-//! The `kindling` command-line tool.
+//! `kindling`: the Kindling command-line tool.
 //!
-//! Minimal entry point for the vision commands (`predict`, `weights`); the lead merges the other
-//! subcommands into it.
+//! Run `kindling --help` for the list of commands.
 
+mod data;
 mod predict;
 mod weights;
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
-/// Kindling: transfer learning and classic deep-learning models on burn.
-#[derive(Debug, Parser)]
-#[command(name = "kindling", version, about)]
+/// Error type of every command.
+pub type CliResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Kindling: CNNs, transfer learning, classical heads on CNN features and recurrent models in Rust.
+#[derive(Parser)]
+#[command(name = "kindling", version, about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum Command {
+    /// Inspect datasets (embedded samples, IDX folders, ImageFolder trees).
+    Data(data::DataArgs),
     /// Classify images (or a normalised input tensor) with a VGG or ResNet; one JSON object per line.
     Predict(predict::PredictArgs),
-    /// Fetch or list torchvision's official weight files.
+    /// Fetch or list official weight files.
     Weights(weights::WeightsArgs),
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
+    let result = match cli.command {
+        Command::Data(args) => data::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Weights(args) => weights::run(args),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::CliResult;
 use kindling_data::transform::{Normalize, Pipeline, Transform};
 use kindling_vision::predict::{self, PredictInput, PredictOptions};
 use kindling_vision::weights::{self, LayerKind};
@@ -83,10 +84,7 @@ impl PredictArgs {
 }
 
 /// Builds the model the arguments describe, loading weights when given or cached.
-pub fn load_model(
-    args: &PredictArgs,
-    device: &burn::tensor::Device,
-) -> Result<VisionModel, Box<dyn std::error::Error>> {
+pub fn load_model(args: &PredictArgs, device: &burn::tensor::Device) -> CliResult<VisionModel> {
     let arch: Arch = args.model.parse()?;
     let config = |n: usize| VisionModelConfig::new(arch).with_num_classes(n).with_small_input(args.small_input);
     let weights_path = match &args.weights {
@@ -119,9 +117,9 @@ pub fn load_model(
 }
 
 /// Runs `kindling predict`, printing one JSON object per input and line on stdout.
-pub fn run(args: &PredictArgs) -> Result<(), Box<dyn std::error::Error>> {
+pub fn run(args: PredictArgs) -> CliResult {
     let device = kindling_core::device_from_str(&args.device)?;
-    let model = load_model(args, &device)?;
+    let model = load_model(&args, &device)?;
     let labels = args.labels.as_ref().map(predict::read_labels).transpose()?;
     let options = PredictOptions {
         topk: args.topk,

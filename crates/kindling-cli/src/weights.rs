@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::CliResult;
+use kindling_vision::pretrained::PretrainedSpec;
 use kindling_vision::{Arch, fetch};
 
 /// Arguments of `kindling weights`.
@@ -40,12 +42,17 @@ pub enum WeightsCommand {
 }
 
 /// Runs `kindling weights`.
-pub fn run(args: &WeightsArgs) -> Result<(), Box<dyn std::error::Error>> {
-    match &args.command {
+pub fn run(args: WeightsArgs) -> CliResult {
+    match args.command {
         WeightsCommand::Fetch { arch, tag, cache_dir, quiet } => {
+            // Weights shipped with Kindling (EfficientNet-Lite0) need no download.
+            if let Ok(spec) = PretrainedSpec::get(&arch) {
+                println!("{}", spec.resolve()?.display());
+                return Ok(());
+            }
             let arch: Arch = arch.parse()?;
             let spec = fetch::weights_for(arch, tag.as_deref())?;
-            let cache = cache_dir.clone().unwrap_or_else(fetch::cache_dir);
+            let cache = cache_dir.unwrap_or_else(fetch::cache_dir);
             let mut last_percent = None;
             let mut report = |received: u64, total: Option<u64>| {
                 let percent = total.filter(|&t| t > 0).map(|t| received * 100 / t);
@@ -59,13 +66,17 @@ pub fn run(args: &WeightsArgs) -> Result<(), Box<dyn std::error::Error>> {
                     last_percent = percent;
                 }
             };
-            let progress: Option<fetch::Progress<'_>> = if *quiet { None } else { Some(&mut report) };
+            let progress: Option<fetch::Progress<'_>> = if quiet { None } else { Some(&mut report) };
             let path = fetch::fetch(spec, &cache, progress)?;
             println!("{}", path.display());
         }
         WeightsCommand::List { cache_dir } => {
-            let cache = cache_dir.clone().unwrap_or_else(fetch::cache_dir);
+            let cache = cache_dir.unwrap_or_else(fetch::cache_dir);
             let mut out = std::io::stdout().lock();
+            for spec in kindling_vision::pretrained::PRETRAINED {
+                let place = spec.resolve().map(|p| p.display().to_string()).unwrap_or_else(|_| "-".into());
+                writeln!(out, "{}\tshipped\t{place}\t-\t-", spec.name)?;
+            }
             for spec in fetch::TORCHVISION_WEIGHTS {
                 let check = if spec.sha256.is_some() { "sha256" } else { "sha256-prefix" };
                 let cached = if fetch::cached(spec, &cache).is_some() { "cached" } else { "-" };

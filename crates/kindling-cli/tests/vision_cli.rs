@@ -125,8 +125,18 @@ fn weights_list_and_fetch_errors() {
             |l| l.starts_with("vgg19_bn\tIMAGENET1K_V1\thttps://download.pytorch.org/models/vgg19_bn-c79401a0.pth")
         )
     );
-    assert_eq!(stdout.lines().count(), kindling_vision::fetch::TORCHVISION_WEIGHTS.len());
+    let expected = kindling_vision::fetch::TORCHVISION_WEIGHTS.len() + kindling_vision::pretrained::PRETRAINED.len();
+    assert_eq!(stdout.lines().count(), expected);
+    assert!(stdout.lines().any(|l| l.starts_with("efficientnet_lite0\tshipped\t")));
     let out = kindling(&["weights", "fetch", "vgg11", "--tag", "IMAGENET1K_V2"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no torchvision weights `IMAGENET1K_V2` for vgg11"));
+}
+
+#[test]
+fn weights_fetch_of_shipped_weights_prints_their_path() {
+    let out = kindling(&["weights", "fetch", "efficientnet_lite0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let path = String::from_utf8(out.stdout).unwrap();
+    assert!(Path::new(path.trim()).is_file(), "{path}");
 }

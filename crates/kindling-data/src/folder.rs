@@ -75,6 +75,15 @@ impl ImageFolder {
         self.items.iter().map(|(_, l)| *l).collect()
     }
 
+    /// A folder dataset holding only `indices`, in that order.
+    pub fn subset(&self, indices: &[usize]) -> Self {
+        ImageFolder {
+            root: self.root.clone(),
+            classes: self.classes.clone(),
+            items: indices.iter().map(|&i| self.items[i].clone()).collect(),
+        }
+    }
+
     /// Loads image `index`, with a typed error naming the file if it cannot be decoded.
     pub fn load(&self, index: usize) -> Result<ImageItem> {
         let (path, label) = &self.items[index];

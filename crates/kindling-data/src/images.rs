@@ -315,6 +315,29 @@ mod tests {
     }
 
     #[test]
+    fn embedded_first_pixels_match_the_official_fashion_mnist() {
+        // Values read with Python from the official train-images-idx3-ubyte.gz (header
+        // 00000803 0000ea60 0000001c 0000001c): image 0 sums to 76247, its first non-zero pixel
+        // is at offset 96, and the centre pixel (14, 14) is 217. Test image 0 sums to 33456.
+        let train = Embedded::FashionMnist.train().unwrap();
+        assert_eq!(train.image_size(), (28, 28));
+        let px = train.pixels(0);
+        assert_eq!(px.iter().map(|&p| u32::from(p)).sum::<u32>(), 76247);
+        assert_eq!(px.iter().position(|&p| p != 0), Some(96));
+        assert_eq!(px[14 * 28 + 14], 217);
+        let test = Embedded::FashionMnist.test().unwrap();
+        assert_eq!(test.pixels(0).iter().map(|&p| u32::from(p)).sum::<u32>(), 33456);
+    }
+
+    #[test]
+    fn embedded_idx_headers_parse_as_3d_u8() {
+        let (img, _) = Embedded::FashionMnist.bytes(true);
+        let a = IdxArray::parse(img, "train-images.idx.gz").unwrap();
+        assert_eq!(a.dims, vec![6000, 28, 28]);
+        assert_eq!(a.dtype, crate::idx::IdxType::U8);
+    }
+
+    #[test]
     fn subset_keeps_order_and_pixels() {
         let d = Embedded::Mnist.test().unwrap();
         let s = d.subset(&[5, 2]);

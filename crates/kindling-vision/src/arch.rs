@@ -366,3 +366,34 @@ impl TorchvisionNames for VisionModel {
         }
     }
 }
+
+impl crate::StagedClassifier for VisionModel {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.forward(x)
+    }
+
+    fn forward_features(&self, x: Tensor<4>) -> Tensor<2> {
+        self.forward_features(x)
+    }
+
+    fn stage_names(&self) -> Vec<String> {
+        VisionModel::stage_names(self).iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Patterns include the variant prefix burn puts in paths inside the wrapper (`^ResNet\.layer1\.`).
+    fn stage_pattern(&self, stage: &str) -> Option<String> {
+        crate::stages::stage_pattern(&format!("{}.", self.variant_name()), stage, VisionModel::stage_names(self))
+    }
+
+    fn num_classes(&self) -> usize {
+        self.num_classes()
+    }
+
+    fn num_features(&self) -> usize {
+        self.num_features()
+    }
+
+    fn with_num_classes(self, n: usize) -> Self {
+        self.with_num_classes(n)
+    }
+}

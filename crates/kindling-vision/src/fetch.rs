@@ -1,7 +1,7 @@
 //! Downloading torchvision's official weight files to a local cache, with SHA-256 verification.
 //!
 //! The cache is `$KINDLING_CACHE/weights` when `KINDLING_CACHE` is set, else
-//! `~/.cache/kindling/weights`. Files keep torchvision's names (`resnet18-f37072fd.pth`) and are
+//! `$XDG_CACHE_HOME/kindling/weights` or `~/.cache/kindling/weights` ([`cache_dir`]). Files keep torchvision's names (`resnet18-f37072fd.pth`) and are
 //! written to a temporary file beside the target, verified, then renamed into place: a failed or
 //! corrupted download leaves nothing behind.
 //!
@@ -224,16 +224,10 @@ pub fn weights_for(arch: Arch, tag: Option<&str>) -> Result<&'static WeightsSpec
     })
 }
 
-/// The weight cache directory: `$KINDLING_CACHE/weights`, else `~/.cache/kindling/weights`
-/// (`./.kindling-cache/weights` when no home directory is known).
+/// The weight cache directory: `$KINDLING_CACHE/weights`, else `$XDG_CACHE_HOME/kindling/weights`,
+/// else `~/.cache/kindling/weights` (the same as [`crate::pretrained::cache_dir`]).
 pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("KINDLING_CACHE").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("weights");
-    }
-    match std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE")) {
-        Some(home) => PathBuf::from(home).join(".cache").join("kindling").join("weights"),
-        None => PathBuf::from(".kindling-cache").join("weights"),
-    }
+    crate::pretrained::cache_dir()
 }
 
 /// Where `spec` lives in `cache`, if it was fetched before (not re-verified).

@@ -18,9 +18,13 @@ pub(crate) fn stage_group(prefix: &str, stages: &[&str], known: &[&str]) -> Resu
     if let Some(bad) = stages.iter().find(|s| !known.contains(s)) {
         return Err(Error::Config(format!("unknown stage `{bad}`: expected one of {}", known.join(", "))));
     }
-    let alternatives: Vec<&str> = stages.to_vec();
-    let pattern = format!(r"^{}(?:{})\.", regex_escape(prefix), alternatives.join("|"));
+    let pattern = format!(r"^{}(?:{})\.", regex_escape(prefix), stages.join("|"));
     ParamGroup::from_regex(&pattern).map_err(|e| Error::Config(format!("stage group `{pattern}`: {e:?}")))
+}
+
+/// The regular expression of one stage's parameter paths (`None` for an unknown stage).
+pub(crate) fn stage_pattern(prefix: &str, stage: &str, known: &[&str]) -> Option<String> {
+    known.contains(&stage).then(|| format!(r"^{}{stage}\.", regex_escape(prefix)))
 }
 
 fn regex_escape(s: &str) -> String {
