@@ -16,6 +16,11 @@ use crate::vgg::{Vgg, VggConfig};
 use crate::weights::TorchvisionNames;
 
 /// A model family.
+///
+/// ```
+/// use kindling_vision::{Arch, Family};
+/// assert_eq!(Arch::Vgg13Bn.family(), Family::Vgg);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Family {
     /// [`ResNet`].

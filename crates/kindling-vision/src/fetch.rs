@@ -31,6 +31,13 @@ pub const IMAGENET1K_V1: &str = "IMAGENET1K_V1";
 pub const IMAGENET1K_V2: &str = "IMAGENET1K_V2";
 
 /// One official torchvision weight file.
+///
+/// ```
+/// use kindling_vision::{Arch, fetch};
+/// let spec = fetch::weights_for(Arch::Vgg16, None)?;
+/// assert_eq!((spec.tag, spec.file_name(), spec.name_hash_prefix()), ("IMAGENET1K_V1", "vgg16-397923af.pth", "397923af"));
+/// # Ok::<(), fetch::FetchError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeightsSpec {
     /// Architecture.
@@ -118,6 +125,12 @@ pub const TORCHVISION_WEIGHTS: &[WeightsSpec] = &[
 ];
 
 /// What a downloaded file's SHA-256 must match.
+///
+/// ```
+/// use kindling_vision::fetch::ExpectedHash;
+/// assert!(ExpectedHash::Prefix("f37072fd".into()).matches("f37072fd47e8"));
+/// assert!(!ExpectedHash::Full("f37072fd".into()).matches("f37072fd47e8"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExpectedHash {
     /// The whole digest (64 lowercase hex digits).
@@ -164,6 +177,13 @@ impl WeightsSpec {
 }
 
 /// Errors of [`fetch`] and [`download_verified`].
+///
+/// ```
+/// use kindling_vision::{Arch, fetch::{self, FetchError}};
+/// let err = fetch::weights_for(Arch::Vgg11, Some("IMAGENET1K_V9")).unwrap_err();
+/// assert!(matches!(err, FetchError::UnknownTag { .. }));
+/// assert_eq!(err.to_string(), "no torchvision weights `IMAGENET1K_V9` for vgg11: available IMAGENET1K_V1");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {

@@ -37,6 +37,11 @@ pub fn imagenet_classes() -> Vec<String> {
 }
 
 /// One of the top classes of a prediction.
+///
+/// ```
+/// let t = kindling_vision::predict::TopClass { index: 1, label: "goldfish".into(), prob: 0.5 };
+/// assert_eq!(serde_json::to_string(&t).expect("json"), r#"{"index":1,"label":"goldfish","prob":0.5}"#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopClass {
     /// Class index.
@@ -48,6 +53,16 @@ pub struct TopClass {
 }
 
 /// The prediction for one input: `{"input": ..., "top": [...], "logits": [...]}`.
+///
+/// ```
+/// use kindling_vision::predict::records_from_logits;
+/// let labels = vec!["a".to_string(), "b".to_string()];
+/// let records = records_from_logits(&["0".into()], &[0.0, 1.0], &labels, 1, true);
+/// assert_eq!(records[0].top[0].label, "b");
+/// let json = serde_json::to_string(&records[0]).expect("json");
+/// assert!(json.starts_with(r#"{"input":"0","top":[{"index":1,"label":"b","prob":0.7310"#));
+/// assert!(json.ends_with(r#""logits":[0.0,1.0]}"#));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
     /// The image path as given, or the batch index (as text) for tensor input.
@@ -60,6 +75,12 @@ pub struct Prediction {
 }
 
 /// What to predict on.
+///
+/// ```
+/// use kindling_vision::predict::PredictInput;
+/// let input = PredictInput::Images(vec!["dog.jpg".into()]);
+/// assert_ne!(input, PredictInput::TensorFile("x.safetensors".into()));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum PredictInput {
     /// A safetensors file with a tensor `input`, f32 `[N, 3, H, W]`, already normalised.
@@ -69,6 +90,11 @@ pub enum PredictInput {
 }
 
 /// Options of [`predict`].
+///
+/// ```
+/// let o = kindling_vision::predict::PredictOptions::default();
+/// assert_eq!((o.topk, o.logits, o.batch_size), (5, false, 16));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct PredictOptions {
     /// Number of classes reported per input (capped at the number of classes).

@@ -140,6 +140,14 @@ fn bn(c: usize, device: &Device) -> BatchNorm {
 }
 
 /// The stem: convolution, BatchNorm, ReLU and (standard stem only) 3×3 stride-2 max-pool.
+///
+/// ```
+/// use kindling_vision::ResNetConfig;
+/// let device = kindling_core::default_device();
+/// let stem = ResNetConfig::resnet18().init(&device).stem;
+/// let x = burn::tensor::Tensor::<4>::zeros([1, 3, 64, 64], &device);
+/// assert_eq!(stem.forward(x).dims(), [1, 64, 16, 16]);
+/// ```
 #[derive(Module, Debug)]
 pub struct Stem {
     /// 7×7 stride 2 (standard) or 3×3 stride 1 (small input), 64 channels, no bias.
@@ -162,6 +170,13 @@ impl Stem {
 }
 
 /// The projection shortcut of a block that changes shape: 1×1 convolution + BatchNorm.
+///
+/// ```
+/// use kindling_vision::ResNetConfig;
+/// let model = ResNetConfig::resnet18().init(&kindling_core::default_device());
+/// assert!(model.layer1[0].downsample.is_none());
+/// assert!(model.layer2[0].downsample.is_some());
+/// ```
 #[derive(Module, Debug)]
 pub struct Downsample {
     /// 1×1 convolution carrying the block's stride.
@@ -171,6 +186,14 @@ pub struct Downsample {
 }
 
 /// A basic block (`conv3`/`bn3` absent) or a bottleneck, with torchvision's parameter names.
+///
+/// ```
+/// use kindling_vision::{BlockKind, ResidualBlock};
+/// let device = kindling_core::default_device();
+/// let block = ResidualBlock::new(BlockKind::Bottleneck, 64, 64, 2, &device);
+/// let x = burn::tensor::Tensor::<4>::zeros([1, 64, 8, 8], &device);
+/// assert_eq!(block.forward(x).dims(), [1, 256, 4, 4]);
+/// ```
 #[derive(Module, Debug)]
 pub struct ResidualBlock {
     /// 3×3 (basic, strided) or 1×1 (bottleneck) convolution.

@@ -104,6 +104,13 @@ fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
 }
 
 /// A 3×3 convolution (with bias), optional BatchNorm, then ReLU.
+///
+/// ```
+/// let device = kindling_core::default_device();
+/// let unit = kindling_vision::ConvUnit::new(3, 8, true, &device);
+/// let x = burn::tensor::Tensor::<4>::ones([1, 3, 5, 5], &device);
+/// assert_eq!(unit.forward(x).dims(), [1, 8, 5, 5]);
+/// ```
 #[derive(Module, Debug)]
 pub struct ConvUnit {
     /// 3×3 convolution, padding 1.
@@ -134,6 +141,15 @@ impl ConvUnit {
 }
 
 /// torchvision's `classifier`: `fc1` → ReLU → dropout → `fc2` → ReLU → dropout → `fc3`.
+///
+/// ```
+/// use kindling_vision::VggConfig;
+/// let device = kindling_core::default_device();
+/// let head = VggConfig::vgg11().with_num_classes(4).init(&device).head;
+/// let features = burn::tensor::Tensor::<2>::zeros([2, 25088], &device);
+/// assert_eq!(head.forward_hidden(features.clone()).dims(), [2, 4096]);
+/// assert_eq!(head.forward(features).dims(), [2, 4]);
+/// ```
 #[derive(Module, Debug)]
 pub struct VggClassifier {
     /// 25088 → 4096 (torchvision `classifier.0`).

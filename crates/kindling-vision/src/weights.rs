@@ -32,7 +32,15 @@ use burn::tensor::{DType, Shape, Tensor, TensorData};
 /// in PyTorch layout. Data is read lazily.
 pub type StateDict = BTreeMap<String, PackTensor>;
 
-/// Errors of weight import/export. Every variant names the file (or `<memory>`).
+/// Errors of weight import/export. Every variant names the file (or the source given).
+///
+/// ```
+/// use kindling_vision::{Arch, WeightError, weights};
+/// let model = Arch::Resnet18.init(10, &kindling_core::default_device());
+/// let err = weights::load_weights(model, "no/such/file.pth").unwrap_err();
+/// assert!(matches!(err, WeightError::Read { .. }));
+/// assert!(err.to_string().starts_with("no/such/file.pth: cannot read weights"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WeightError {
@@ -125,12 +133,27 @@ fn and_more(more: usize) -> String {
 /// `torchvision_names` lists, for every leaf layer (convolution, BatchNorm, linear), its module
 /// path in Kindling's tree and the torchvision module prefix it corresponds to, e.g.
 /// `("stem.conv", "conv1")` or `("block2.0.conv", "features.3")`.
+///
+/// ```
+/// use kindling_vision::{TorchvisionNames, VggConfig};
+/// let vgg = VggConfig::vgg11().with_batch_norm(true).init(&kindling_core::default_device());
+/// let names = vgg.torchvision_names();
+/// assert!(names.contains(&("block2.0.conv".to_string(), "features.4".to_string())));
+/// assert!(names.contains(&("head.fc3".to_string(), "classifier.6".to_string())));
+/// ```
 pub trait TorchvisionNames: Module {
     /// `(module path, torchvision prefix)` of every leaf layer.
     fn torchvision_names(&self) -> Vec<(String, String)>;
 }
 
 /// Kind of layer a parameter belongs to.
+///
+/// ```
+/// use kindling_vision::{Arch, weights::{self, LayerKind}};
+/// let layout = weights::torchvision_layout(&Arch::Resnet18.init(10, &kindling_core::default_device()))?;
+/// assert_eq!(layout[1].kind, LayerKind::BatchNorm); // bn1.weight
+/// # Ok::<(), kindling_vision::WeightError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LayerKind {
     /// `Conv2d`.
@@ -144,6 +167,14 @@ pub enum LayerKind {
 }
 
 /// One tensor of a model as torchvision names and shapes it.
+///
+/// ```
+/// use kindling_vision::{Arch, weights};
+/// let layout = weights::torchvision_layout(&Arch::Resnet18.init(10, &kindling_core::default_device()))?;
+/// let fc = layout.iter().find(|p| p.key == "fc.weight").expect("fc");
+/// assert_eq!((fc.path.as_str(), fc.shape.as_slice()), ("head.weight", &[10, 512][..]));
+/// # Ok::<(), kindling_vision::WeightError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct TorchParam {
     /// torchvision key, e.g. `layer1.0.bn1.weight`.
@@ -246,17 +277,29 @@ fn read_error(path: &Path, e: impl std::fmt::Display) -> WeightError {
     WeightError::Read { file: path.into(), message: e.to_string() }
 }
 
-/// Reads a weight file, telling the format from its first bytes: a zip archive or a pickle is a
-/// PyTorch checkpoint, anything else must be safetensors.
+/// Reads a weight file, telling the format from its content: a safetensors header (8-byte
+/// length, then `{`), else a zip archive or pickle (PyTorch checkpoint), else by extension.
 pub fn read_state_dict(path: impl AsRef<Path>) -> Result<StateDict, WeightError> {
     let path = path.as_ref();
-    let mut head = [0u8; 2];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .map_err(|e| WeightError::Read { file: path.into(), message: e.to_string() })?;
-    match &head[..n] {
+    let read_error = |e: std::io::Error| WeightError::Read { file: path.into(), message: e.to_string() };
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    let len = file.metadata().map_err(read_error)?.len();
+    let mut head = [0u8; 9];
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..]).map_err(read_error)? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    let header_len = u64::from_le_bytes([head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7]]);
+    if n == 9 && head[8] == b'{' && header_len.saturating_add(8) <= len {
+        return read_safetensors(path);
+    }
+    match &head[..n.min(2)] {
         [b'P', b'K'] | [0x80, _] => read_pth(path),
-        _ => read_safetensors(path),
+        _ if path.extension().is_some_and(|e| e == "safetensors") => read_safetensors(path),
+        _ => read_pth(path),
     }
 }
 
@@ -362,7 +405,7 @@ pub fn save_safetensors<M: TorchvisionNames>(model: &M, path: impl AsRef<Path>) 
     let write_error = |message: String| WeightError::Write { file: path.into(), message };
     let layout = torchvision_layout(model)?;
     let keys: HashMap<&str, &str> = layout.iter().map(|p| (p.path.as_str(), p.key.as_str())).collect();
-    let collected = model.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true);
+    let collected = model.collect(None, Some(Box::new(TorchExport)), true);
     let mut entries: Vec<(String, DTypedBytes)> = Vec::with_capacity(collected.len() + 64);
     for t in collected {
         let key = keys.get(t.name.as_str()).ok_or_else(|| WeightError::Unmapped { param: t.name.clone() })?;
@@ -429,6 +472,33 @@ impl ModuleAdapter for TorchImport {
 
     fn get_alternative_param_name(&self, param_name: &str, module_type: &str) -> Option<String> {
         PyTorchToBurnAdapter.get_alternative_param_name(param_name, module_type)
+    }
+
+    fn clone_box(&self) -> Box<dyn ModuleAdapter> {
+        Box::new(self.clone())
+    }
+}
+
+/// burn-store's `BurnToPyTorchAdapter` with the blocked transpose of [`TorchImport`].
+#[derive(Debug, Clone)]
+struct TorchExport;
+
+impl ModuleAdapter for TorchExport {
+    fn adapt(&self, tensor: PackTensor, ctx: ModuleContext<'_>) -> PackTensor {
+        let is_weight = tensor.name.rsplit('.').next() == Some("weight");
+        if ctx.module_type() == Some("Struct:Linear")
+            && is_weight
+            && tensor.shape.len() == 2
+            && tensor.dtype == DType::F32
+        {
+            let (name, shape) = (tensor.name.clone(), Shape::new([tensor.shape[1], tensor.shape[0]]));
+            return bridge::map_data(tensor, name, DType::F32, shape, transpose_f32);
+        }
+        BurnToPyTorchAdapter.adapt(tensor, ctx)
+    }
+
+    fn get_alternative_param_name(&self, param_name: &str, module_type: &str) -> Option<String> {
+        BurnToPyTorchAdapter.get_alternative_param_name(param_name, module_type)
     }
 
     fn clone_box(&self) -> Box<dyn ModuleAdapter> {

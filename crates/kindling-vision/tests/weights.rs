@@ -200,3 +200,22 @@ fn export_of_vgg_bn_uses_interleaved_feature_indices() {
     let bn = layout.iter().find(|p| p.path == "block3.1.bn.weight").unwrap();
     assert_eq!(bn.key, "features.12.weight");
 }
+
+#[test]
+fn format_is_detected_from_content_not_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    // A safetensors file whose header length is 128: its first byte is 0x80, like a pickle's.
+    let json = r#"{"fc.bias":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+    let header = format!("{json:<128}");
+    let mut bytes = 128u64.to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend(1.5f32.to_le_bytes().into_iter().chain(2.5f32.to_le_bytes()));
+    let st = dir.path().join("weights.bin");
+    std::fs::write(&st, &bytes).unwrap();
+    let state = weights::read_state_dict(&st).unwrap();
+    assert_eq!(state.keys().collect::<Vec<_>>(), ["fc.bias"]);
+    // A torch zip checkpoint with a misleading extension.
+    let pth = dir.path().join("resnet.safetensors");
+    std::fs::copy(fixture_path("resnet18_fp16_shared.pth"), &pth).unwrap();
+    assert_eq!(weights::read_state_dict(&pth).unwrap().len(), 122);
+}
