@@ -81,7 +81,7 @@ fn predict_on_input_tensor_prints_one_json_line_per_input() {
 #[test]
 fn predict_on_images_and_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kindling-vision/tests/fixtures/dog_320.jpg");
+    let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kindling-vision/assets/samples/dog.jpg");
     let out = kindling(&[
         "predict",
         "--model",

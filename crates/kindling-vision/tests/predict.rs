@@ -127,3 +127,22 @@ fn label_problems_are_typed_errors() {
         .unwrap_err();
     assert!(err.to_string().contains("broken.png"), "{err}");
 }
+
+#[test]
+fn sample_photos_go_through_the_default_pipeline() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples");
+    let photos: Vec<_> = ["dog", "eagle", "giraffe", "person"].iter().map(|p| dir.join(format!("{p}.jpg"))).collect();
+    let model = Arch::Resnet18.init(1000, &device());
+    let options = PredictOptions { batch_size: 4, ..PredictOptions::default() };
+    let records = predict::predict(&model, &PredictInput::Images(photos.clone()), &options, &device()).unwrap();
+    assert_eq!(records.len(), 4);
+    for (r, p) in records.iter().zip(&photos) {
+        assert_eq!(r.input, p.display().to_string());
+        assert_eq!(r.top.len(), 5);
+        assert!(
+            r.top.iter().all(|t| t.index < 1000 && t.prob > 0.0 && t.label == predict::imagenet_classes()[t.index])
+        );
+    }
+    // The default pipeline is torchvision's Resize(256) + CenterCrop(224) + ImageNet normalisation.
+    assert_eq!(options.pipeline, kindling_data::transform::Pipeline::imagenet_eval(256, 224));
+}
