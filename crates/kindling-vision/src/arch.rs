@@ -402,3 +402,24 @@ impl crate::StagedClassifier for VisionModel {
         self.with_num_classes(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arch_names_round_trip_through_serde_and_from_str() {
+        for arch in Arch::ALL {
+            let json = serde_json::to_string(&arch).expect("serialize");
+            assert_eq!(json, format!("\"{arch}\""));
+            assert_eq!(serde_json::from_str::<Arch>(&json).expect("deserialize"), arch);
+            assert_eq!(arch.name().to_uppercase().parse::<Arch>().expect("case-insensitive"), arch);
+            assert_eq!(arch.resnet_config().is_some(), arch.family() == Family::ResNet);
+            assert_eq!(arch.vgg_config().is_some(), arch.family() == Family::Vgg);
+        }
+        assert!(serde_json::from_str::<Arch>("\"alexnet\"").is_err());
+        let config = VisionModelConfig::new(Arch::Vgg16Bn).with_num_classes(10);
+        let json = serde_json::to_string(&config).expect("config json");
+        assert!(json.contains("\"vgg16_bn\""), "{json}");
+    }
+}

@@ -319,10 +319,37 @@ pub fn state_dict_from_f32(entries: impl IntoIterator<Item = (String, Vec<usize>
         .collect()
 }
 
-/// Loads a weight file into `model` (format detected by [`read_state_dict`]).
+/// Loads a weight file into `model` (format detected by [`read_state_dict`]; wrapper prefixes
+/// removed by [`strip_wrapper_prefixes`]).
 pub fn load_weights<M: TorchvisionNames>(model: M, path: impl AsRef<Path>) -> Result<M, WeightError> {
     let path = path.as_ref();
-    load_state_dict(model, read_state_dict(path)?, path)
+    load_state_dict(model, strip_wrapper_prefixes(read_state_dict(path)?), path)
+}
+
+/// Removes a prefix shared by *every* key that training scripts commonly add: `module.`
+/// (`DataParallel`), `state_dict.`, `model_state_dict.`, `model.` (checkpoints that nest the
+/// state dict), repeatedly.
+///
+/// ```
+/// use kindling_vision::weights::{state_dict_from_f32, strip_wrapper_prefixes};
+/// let sd = state_dict_from_f32([("state_dict.module.fc.bias".to_string(), vec![1], vec![0.0])]);
+/// assert_eq!(strip_wrapper_prefixes(sd).keys().collect::<Vec<_>>(), ["fc.bias"]);
+/// ```
+pub fn strip_wrapper_prefixes(mut state: StateDict) -> StateDict {
+    const PREFIXES: [&str; 4] = ["module.", "state_dict.", "model_state_dict.", "model."];
+    while let Some(prefix) =
+        PREFIXES.iter().find(|p| !state.is_empty() && state.keys().all(|k| k.len() > p.len() && k.starts_with(*p)))
+    {
+        state = state
+            .into_iter()
+            .map(|(k, mut t)| {
+                let key = k[prefix.len()..].to_string();
+                t.name = key.clone();
+                (key, t)
+            })
+            .collect();
+    }
+    state
 }
 
 /// Applies a torchvision-keyed state dict to `model` after checking that every expected key is
