@@ -3,6 +3,8 @@
 //! Run `kindling --help` for the list of commands.
 
 mod data;
+mod predict;
+mod weights;
 
 use std::process::ExitCode;
 
@@ -23,12 +25,18 @@ struct Cli {
 enum Command {
     /// Inspect datasets (embedded samples, IDX folders, ImageFolder trees).
     Data(data::DataArgs),
+    /// Classify images (or a normalised input tensor) with a VGG or ResNet; one JSON object per line.
+    Predict(predict::PredictArgs),
+    /// Fetch or list official weight files.
+    Weights(weights::WeightsArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(args) => data::run(args),
+        Command::Predict(args) => predict::run(args),
+        Command::Weights(args) => weights::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
