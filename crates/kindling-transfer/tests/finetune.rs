@@ -93,7 +93,7 @@ fn frozen_stages_and_their_batchnorm_stats_stay_bit_identical() {
     let (mut frozen_checked, mut bn_checked, mut changed) = (0, 0, 0);
     for (path, b) in &before_t {
         let a = &after_t[path];
-        let frozen = path.starts_with("stem.") || path.starts_with("stages.0.") || path.starts_with("stages.1.");
+        let frozen = path.starts_with("stem.") || path.starts_with("stage1.") || path.starts_with("stage2.");
         if frozen {
             assert_eq!(a, b, "frozen tensor {path} changed");
             frozen_checked += 1;
@@ -105,7 +105,7 @@ fn frozen_stages_and_their_batchnorm_stats_stay_bit_identical() {
     assert!(frozen_checked > 20 && bn_checked >= 8, "{frozen_checked} frozen tensors, {bn_checked} BN stats checked");
     // The unfrozen stages train: their weights and BatchNorm running statistics move.
     assert!(changed > 100, "only {changed} unfrozen tensors changed");
-    for path in ["stages.2.0.depthwise.conv.weight", "stages.2.0.depthwise.bn.running_mean", "classifier.weight"] {
+    for path in ["stage3.0.depthwise.conv.weight", "stage3.0.depthwise.bn.running_mean", "head.weight"] {
         assert!(max_diff(&after_t[path], &before_t[path]) > 0.0, "{path} did not change");
     }
 }
@@ -120,7 +120,7 @@ fn per_group_learning_rates_scale_the_updates() {
     let d = data(1); // 10 images = one batch of 10
     let run = |mult: f64| {
         let m = model().freeze(); // dropout and BN in inference mode: both runs see the same function
-        let m = m.unfreeze_group(burn::module::ParamGroup::from_regex(r"^(stages\.6|head|classifier)\.").unwrap());
+        let m = m.unfreeze_group(burn::module::ParamGroup::from_regex(r"^(stage7|top|head)\.").unwrap());
         let cfg = config().with_freeze(FreezePolicy::default()).with_lr(LrPolicy {
             base_lr: 0.01,
             pretrained_multiplier: mult,
@@ -134,10 +134,10 @@ fn per_group_learning_rates_scale_the_updates() {
     };
     let full = run(1.0);
     let tenth = run(0.1);
-    let p = "stages.6.0.project.conv.weight";
+    let p = "stage7.0.project.conv.weight";
     let ratio = tenth(p) / full(p);
     assert!((ratio - 0.1).abs() < 2e-3, "pretrained update ratio {ratio}");
-    let h = "classifier.weight";
+    let h = "head.weight";
     let head_ratio = tenth(h) / full(h);
     assert!((head_ratio - 1.0).abs() < 1e-3, "head update ratio {head_ratio}");
 }

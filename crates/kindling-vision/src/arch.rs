@@ -10,6 +10,9 @@ use burn::tensor::{Device, Tensor};
 use kindling_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
+use kindling_data::transform::Normalize;
+
+use crate::efficientnet::{EFFICIENTNET_STAGES, EfficientNetLite, EfficientNetLiteConfig};
 use crate::resnet::{ResNet, ResNetConfig};
 use crate::stages::stage_group;
 use crate::vgg::{Vgg, VggConfig};
@@ -27,6 +30,8 @@ pub enum Family {
     ResNet,
     /// [`Vgg`].
     Vgg,
+    /// [`EfficientNetLite`].
+    EfficientNet,
 }
 
 /// An architecture, named as in `torchvision.models`.
@@ -36,7 +41,8 @@ pub enum Family {
 /// let arch: Arch = "vgg16_bn".parse()?;
 /// assert_eq!(arch, Arch::Vgg16Bn);
 /// assert_eq!(arch.to_string(), "vgg16_bn");
-/// assert_eq!(Arch::ALL.len(), 13);
+/// assert_eq!(Arch::TORCHVISION.len(), 13);
+/// assert_eq!("efficientnet_lite0".parse::<Arch>()?, Arch::EfficientnetLite0);
 /// assert!("resnet19".parse::<Arch>().is_err());
 /// # Ok::<(), kindling_core::Error>(())
 /// ```
@@ -69,11 +75,43 @@ pub enum Arch {
     Vgg19,
     /// `vgg19_bn`
     Vgg19Bn,
+    /// `efficientnet_lite0` (reference: PyPI `efficientnet-lite-pytorch`)
+    EfficientnetLite0,
+    /// `efficientnet_lite1`
+    EfficientnetLite1,
+    /// `efficientnet_lite2`
+    EfficientnetLite2,
+    /// `efficientnet_lite3`
+    EfficientnetLite3,
+    /// `efficientnet_lite4`
+    EfficientnetLite4,
 }
 
 impl Arch {
-    /// Every architecture, in torchvision's documentation order.
-    pub const ALL: [Arch; 13] = [
+    /// Every architecture: torchvision's, then EfficientNet-Lite0..4.
+    pub const ALL: [Arch; 18] = [
+        Arch::Resnet18,
+        Arch::Resnet34,
+        Arch::Resnet50,
+        Arch::Resnet101,
+        Arch::Resnet152,
+        Arch::Vgg11,
+        Arch::Vgg11Bn,
+        Arch::Vgg13,
+        Arch::Vgg13Bn,
+        Arch::Vgg16,
+        Arch::Vgg16Bn,
+        Arch::Vgg19,
+        Arch::Vgg19Bn,
+        Arch::EfficientnetLite0,
+        Arch::EfficientnetLite1,
+        Arch::EfficientnetLite2,
+        Arch::EfficientnetLite3,
+        Arch::EfficientnetLite4,
+    ];
+
+    /// The architectures of `torchvision.models`, in its documentation order.
+    pub const TORCHVISION: [Arch; 13] = [
         Arch::Resnet18,
         Arch::Resnet34,
         Arch::Resnet50,
@@ -105,6 +143,11 @@ impl Arch {
             Arch::Vgg16Bn => "vgg16_bn",
             Arch::Vgg19 => "vgg19",
             Arch::Vgg19Bn => "vgg19_bn",
+            Arch::EfficientnetLite0 => "efficientnet_lite0",
+            Arch::EfficientnetLite1 => "efficientnet_lite1",
+            Arch::EfficientnetLite2 => "efficientnet_lite2",
+            Arch::EfficientnetLite3 => "efficientnet_lite3",
+            Arch::EfficientnetLite4 => "efficientnet_lite4",
         }
     }
 
@@ -112,7 +155,46 @@ impl Arch {
     pub fn family(self) -> Family {
         match self {
             Arch::Resnet18 | Arch::Resnet34 | Arch::Resnet50 | Arch::Resnet101 | Arch::Resnet152 => Family::ResNet,
+            Arch::EfficientnetLite0
+            | Arch::EfficientnetLite1
+            | Arch::EfficientnetLite2
+            | Arch::EfficientnetLite3
+            | Arch::EfficientnetLite4 => Family::EfficientNet,
             _ => Family::Vgg,
+        }
+    }
+
+    /// The EfficientNet-Lite configuration (1000 classes), for EfficientNets.
+    pub fn efficientnet_config(self) -> Option<EfficientNetLiteConfig> {
+        let n = match self {
+            Arch::EfficientnetLite0 => 0,
+            Arch::EfficientnetLite1 => 1,
+            Arch::EfficientnetLite2 => 2,
+            Arch::EfficientnetLite3 => 3,
+            Arch::EfficientnetLite4 => 4,
+            _ => return None,
+        };
+        Some(EfficientNetLiteConfig::lite(n))
+    }
+
+    /// The evaluation preprocessing the architecture's ImageNet weights expect:
+    /// `Resize(resize)`, `CenterCrop(crop)`, RGB, normalisation. torchvision models use 256/224 and the
+    /// ImageNet mean/std; EfficientNet-Lite uses its native resolution with TensorFlow's 32-pixel crop
+    /// margin and `(x - 127) / 128` scaling.
+    ///
+    /// ```
+    /// use kindling_vision::Arch;
+    /// let (resize, crop, norm) = Arch::EfficientnetLite0.preprocessing();
+    /// assert_eq!((resize, crop), (256, 224));
+    /// assert!((norm.mean[0] - 127.0 / 255.0).abs() < 1e-7);
+    /// ```
+    pub fn preprocessing(self) -> (u32, u32, Normalize) {
+        match self.efficientnet_config() {
+            Some(c) => {
+                let res = c.resolution() as u32;
+                (res + 32, res, Normalize::tensorflow_lite())
+            }
+            None => (256, 224, Normalize::imagenet()),
         }
     }
 
@@ -146,11 +228,14 @@ impl Arch {
 
     /// A model of this architecture with `num_classes` outputs (lazy torchvision-style init).
     pub fn init(self, num_classes: usize, device: &Device) -> VisionModel {
-        match (self.resnet_config(), self.vgg_config()) {
-            (Some(c), _) => VisionModel::ResNet(c.with_num_classes(num_classes).init(device)),
-            (None, Some(c)) => VisionModel::Vgg(c.with_num_classes(num_classes).init(device)),
-            (None, None) => unreachable!("every Arch is a ResNet or a VGG"),
+        if let Some(c) = self.resnet_config() {
+            return VisionModel::ResNet(c.with_num_classes(num_classes).init(device));
         }
+        if let Some(c) = self.efficientnet_config() {
+            return VisionModel::EfficientNet(c.with_num_classes(num_classes).init(device));
+        }
+        let vgg = self.vgg_config().unwrap_or_else(VggConfig::vgg11);
+        VisionModel::Vgg(vgg.with_num_classes(num_classes).init(device))
     }
 }
 
@@ -214,7 +299,7 @@ impl VisionModelConfig {
             (Some(c), _) => Ok(VisionModel::ResNet(
                 c.with_num_classes(self.num_classes).with_small_input(self.small_input).init(device),
             )),
-            (None, Some(_)) if self.small_input => {
+            (None, _) if self.small_input => {
                 Err(Error::Config(format!("{}: the small-input stem exists only for ResNets", self.arch)))
             }
             _ => Ok(self.arch.init(self.num_classes, device)),
@@ -244,6 +329,14 @@ pub enum VisionModel {
     ResNet(ResNet),
     /// A VGG.
     Vgg(Vgg),
+    /// An EfficientNet-Lite.
+    EfficientNet(EfficientNetLite),
+}
+
+impl From<EfficientNetLite> for VisionModel {
+    fn from(m: EfficientNetLite) -> Self {
+        VisionModel::EfficientNet(m)
+    }
 }
 
 impl From<ResNet> for VisionModel {
@@ -264,6 +357,7 @@ impl VisionModel {
         match self {
             VisionModel::ResNet(_) => Family::ResNet,
             VisionModel::Vgg(_) => Family::Vgg,
+            VisionModel::EfficientNet(_) => Family::EfficientNet,
         }
     }
 
@@ -272,6 +366,7 @@ impl VisionModel {
         match self {
             VisionModel::ResNet(_) => "ResNet",
             VisionModel::Vgg(_) => "Vgg",
+            VisionModel::EfficientNet(_) => "EfficientNet",
         }
     }
 
@@ -280,6 +375,7 @@ impl VisionModel {
         match self {
             VisionModel::ResNet(m) => m.forward(x),
             VisionModel::Vgg(m) => m.forward(x),
+            VisionModel::EfficientNet(m) => m.forward(x),
         }
     }
 
@@ -288,6 +384,7 @@ impl VisionModel {
         match self {
             VisionModel::ResNet(m) => m.forward_features(x),
             VisionModel::Vgg(m) => m.forward_features(x),
+            VisionModel::EfficientNet(m) => m.forward_features(x),
         }
     }
 
@@ -297,6 +394,7 @@ impl VisionModel {
         match self {
             VisionModel::ResNet(m) => m.forward_features(x),
             VisionModel::Vgg(m) => m.forward_pre_logits(x),
+            VisionModel::EfficientNet(m) => m.forward_features(x),
         }
     }
 
@@ -305,6 +403,7 @@ impl VisionModel {
         match self {
             VisionModel::ResNet(m) => m.feature_maps(x),
             VisionModel::Vgg(m) => m.feature_maps(x),
+            VisionModel::EfficientNet(m) => m.feature_maps(x),
         }
     }
 
@@ -313,6 +412,7 @@ impl VisionModel {
         match self {
             VisionModel::ResNet(m) => m.num_features(),
             VisionModel::Vgg(m) => m.num_features(),
+            VisionModel::EfficientNet(m) => m.num_features(),
         }
     }
 
@@ -321,6 +421,7 @@ impl VisionModel {
         match self {
             VisionModel::ResNet(m) => m.num_features(),
             VisionModel::Vgg(m) => m.num_pre_logits(),
+            VisionModel::EfficientNet(m) => m.num_features(),
         }
     }
 
@@ -329,6 +430,7 @@ impl VisionModel {
         match self {
             VisionModel::ResNet(m) => m.num_classes(),
             VisionModel::Vgg(m) => m.num_classes(),
+            VisionModel::EfficientNet(m) => m.num_classes(),
         }
     }
 
@@ -337,6 +439,7 @@ impl VisionModel {
         match self {
             VisionModel::ResNet(m) => VisionModel::ResNet(m.with_num_classes(n)),
             VisionModel::Vgg(m) => VisionModel::Vgg(m.with_num_classes(n)),
+            VisionModel::EfficientNet(m) => VisionModel::EfficientNet(m.with_num_classes(n)),
         }
     }
 
@@ -345,6 +448,7 @@ impl VisionModel {
         match self {
             VisionModel::ResNet(_) => ResNet::STAGES,
             VisionModel::Vgg(_) => Vgg::STAGES,
+            VisionModel::EfficientNet(_) => &EFFICIENTNET_STAGES,
         }
     }
 
@@ -359,6 +463,7 @@ impl VisionModel {
         Ok(match self {
             VisionModel::ResNet(m) => VisionModel::ResNet(m.freeze_stages(stages)?),
             VisionModel::Vgg(m) => VisionModel::Vgg(m.freeze_stages(stages)?),
+            VisionModel::EfficientNet(m) => VisionModel::EfficientNet(m.freeze_stages(stages)?),
         })
     }
 }
@@ -368,6 +473,7 @@ impl TorchvisionNames for VisionModel {
         match self {
             VisionModel::ResNet(m) => m.torchvision_names(),
             VisionModel::Vgg(m) => m.torchvision_names(),
+            VisionModel::EfficientNet(m) => m.torchvision_names(),
         }
     }
 }
@@ -416,6 +522,7 @@ mod tests {
             assert_eq!(arch.name().to_uppercase().parse::<Arch>().expect("case-insensitive"), arch);
             assert_eq!(arch.resnet_config().is_some(), arch.family() == Family::ResNet);
             assert_eq!(arch.vgg_config().is_some(), arch.family() == Family::Vgg);
+            assert_eq!(arch.efficientnet_config().is_some(), arch.family() == Family::EfficientNet);
         }
         assert!(serde_json::from_str::<Arch>("\"alexnet\"").is_err());
         let config = VisionModelConfig::new(Arch::Vgg16Bn).with_num_classes(10);

@@ -14,8 +14,8 @@ use burn::tensor::Tensor;
 /// let device = kindling_core::default_device();
 /// let m = EfficientNetLiteConfig::lite(0).init(&device);
 /// assert_eq!(m.stage_names().first().map(String::as_str), Some("stem"));
-/// assert_eq!(m.head_stage(), "classifier");
-/// assert_eq!(m.stage_pattern("stage2").as_deref(), Some(r"^stages\.1\."));
+/// assert_eq!(m.head_stage(), "head");
+/// assert_eq!(m.stage_pattern("stage2").as_deref(), Some(r"^stage2\."));
 /// ```
 pub trait StagedClassifier: Module + Sync + 'static {
     /// Logits `[B, num_classes]`.
@@ -53,13 +53,7 @@ impl StagedClassifier for crate::efficientnet::EfficientNetLite {
     }
 
     fn stage_pattern(&self, stage: &str) -> Option<String> {
-        match stage {
-            "stem" | "head" | "classifier" => Some(format!(r"^{stage}\.")),
-            s => {
-                let k: usize = s.strip_prefix("stage")?.parse().ok()?;
-                (1..=self.stages.len()).contains(&k).then(|| format!(r"^stages\.{}\.", k - 1))
-            }
-        }
+        crate::stages::stage_pattern("", stage, &crate::efficientnet::EFFICIENTNET_STAGES)
     }
 
     fn num_classes(&self) -> usize {
