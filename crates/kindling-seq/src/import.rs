@@ -7,7 +7,6 @@ use burn::module::Param;
 use burn::store::{ModuleStore, PytorchStore};
 use burn::tensor::{DType, Tensor, TensorData};
 
-use crate::cell::RecurrentCell;
 use crate::stack::Recurrent;
 use crate::{Result, SeqError};
 
@@ -220,9 +219,12 @@ impl Recurrent {
             p if p.ends_with('.') => p.to_string(),
             p => format!("{p}."),
         };
+        // Keys the configuration does not use are reported first: they explain a mismatch
+        // (e.g. bidirectional weights for a unidirectional config) better than the shape
+        // error it would cause further down.
+        self.check_unused(dict, &prefix, &self.expected_keys(&prefix))?;
         let gates = self.kind.num_gates() * self.hidden_size;
         let h = self.hidden_size;
-        let mut used = BTreeSet::new();
         for (l, layer) in self.layers.iter_mut().enumerate() {
             let cells =
                 std::iter::once((&mut layer.forward, "")).chain(layer.reverse.as_mut().map(|c| (c, "_reverse")));
@@ -230,17 +232,30 @@ impl Recurrent {
                 let key = |name: &str| format!("{prefix}{name}_l{l}{suffix}");
                 let device = cell.weight_ih.val().device();
                 let input = cell.input_size();
-                let k = key("weight_ih");
-                cell.weight_ih = Param::from_tensor(dict.tensor(&k, [gates, input], &device)?);
-                used.insert(k);
-                let k = key("weight_hh");
-                cell.weight_hh = Param::from_tensor(dict.tensor(&k, [gates, h], &device)?);
-                used.insert(k);
-                load_bias(cell, dict, &key("bias_ih"), &key("bias_hh"), gates, &device, &mut used)?;
+                cell.weight_ih = Param::from_tensor(dict.tensor(&key("weight_ih"), [gates, input], &device)?);
+                cell.weight_hh = Param::from_tensor(dict.tensor(&key("weight_hh"), [gates, h], &device)?);
+                if cell.bias_ih.is_some() || cell.bias_hh.is_some() {
+                    cell.bias_ih = Some(Param::from_tensor(dict.tensor(&key("bias_ih"), [gates], &device)?));
+                    cell.bias_hh = Some(Param::from_tensor(dict.tensor(&key("bias_hh"), [gates], &device)?));
+                }
             }
         }
-        self.check_unused(dict, &prefix, &used)?;
         Ok(self)
+    }
+
+    /// The state-dict keys this configuration reads.
+    fn expected_keys(&self, prefix: &str) -> BTreeSet<String> {
+        let mut keys = BTreeSet::new();
+        for (l, layer) in self.layers.iter().enumerate() {
+            let cells = std::iter::once((&layer.forward, "")).chain(layer.reverse.as_ref().map(|c| (c, "_reverse")));
+            for (cell, suffix) in cells {
+                let bias = cell.bias_ih.is_some() || cell.bias_hh.is_some();
+                let names: &[&str] =
+                    if bias { &["weight_ih", "weight_hh", "bias_ih", "bias_hh"] } else { &["weight_ih", "weight_hh"] };
+                keys.extend(names.iter().map(|n| format!("{prefix}{n}_l{l}{suffix}")));
+            }
+        }
+        keys
     }
 
     fn check_unused(&self, dict: &StateDict, prefix: &str, used: &BTreeSet<String>) -> Result<()> {
@@ -266,25 +281,6 @@ impl Recurrent {
         }
         Ok(())
     }
-}
-
-fn load_bias(
-    cell: &mut RecurrentCell,
-    dict: &StateDict,
-    k_ih: &str,
-    k_hh: &str,
-    gates: usize,
-    device: &burn::tensor::Device,
-    used: &mut BTreeSet<String>,
-) -> Result<()> {
-    if cell.bias_ih.is_none() {
-        return Ok(());
-    }
-    cell.bias_ih = Some(Param::from_tensor(dict.tensor(k_ih, [gates], device)?));
-    used.insert(k_ih.to_string());
-    cell.bias_hh = Some(Param::from_tensor(dict.tensor(k_hh, [gates], device)?));
-    used.insert(k_hh.to_string());
-    Ok(())
 }
 
 struct RnnKey {
