@@ -94,6 +94,19 @@ impl RecurrentConfig {
 
 /// One layer of a [`Recurrent`] stack: a left-to-right cell and, if bidirectional, a
 /// right-to-left one (PyTorch's `_reverse` weights).
+///
+/// ```
+/// use kindling_seq::{CellKind, RecurrentConfig};
+/// let device = kindling_core::default_device();
+/// let lstm = RecurrentConfig::new(CellKind::Lstm, 3, 4)
+///     .with_num_layers(2)
+///     .with_bidirectional(true)
+///     .init(&device)?;
+/// // The second layer reads both directions of the first: [4 gates * 4, 2 * 4].
+/// let reverse = lstm.layers[1].reverse.as_ref().expect("bidirectional");
+/// assert_eq!(reverse.weight_ih.dims(), [16, 8]);
+/// # Ok::<(), kindling_seq::SeqError>(())
+/// ```
 #[derive(Module, Debug)]
 pub struct RecurrentLayer {
     /// Left-to-right cell.
