@@ -11,8 +11,8 @@
 //!   [`Recurrent::load_state_dict`] loads `nn.RNN` / `nn.LSTM` / `nn.GRU` weights (including
 //!   `_reverse` and deeper `l{k}` keys); outputs and final states match PyTorch to 1e-5.
 //! - Speed: fused gate weights (one `[G*H, I]` and one `[G*H, H]` matrix per cell), one
-//!   recurrent matmul per step, gate nonlinearities on slices of the fused pre-activations.
-//!   Differentiable with burn's autodiff.
+//!   recurrent matmul per step, one input-projection matmul for all steps at inference, gate
+//!   nonlinearities on slices of the fused pre-activations. Differentiable with burn's autodiff.
 //!
 //! ```
 //! use burn::tensor::{Distribution, Tensor};

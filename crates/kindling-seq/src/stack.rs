@@ -160,8 +160,10 @@ impl RecurrentState {
 ///
 /// Weights are stored in PyTorch's fused layout (one `[G*H, I]` input and one `[G*H, H]`
 /// recurrent matrix per cell), so PyTorch state dicts load directly with
-/// [`Recurrent::load_state_dict`]. Each step runs one recurrent matmul; at inference the input
-/// projection of all time steps is one matmul.
+/// [`Recurrent::load_state_dict`]. Each step runs one recurrent matmul. Without autodiff the
+/// input projection of all time steps is one matmul; under autodiff each step projects its own
+/// input, because burn's backward pass expands the gradient of every slice of a tensor to the
+/// whole tensor, which would make slicing a `[T*B, G*H]` projection cost `O(T^2)`.
 ///
 /// ```
 /// use burn::tensor::{Distribution, Tensor};
