@@ -261,7 +261,6 @@ impl Recurrent {
         if let Some(mask) = padding.input_mask.clone() {
             x = x.mask_fill(mask, 0.0);
         }
-        let tracked = x.is_tracked() || self.layers.iter().any(|l| l.forward.is_tracked());
         let mut layer_input = LayerInput::Whole(Box::new(x.swap_dims(0, 1).reshape([max_len * batch, features])));
         let dirs = self.num_directions();
         let (mut h_n, mut c_n) = (Vec::new(), Vec::new());
@@ -273,6 +272,12 @@ impl Recurrent {
             // Training splits the input into steps and projects each (splitting the projected
             // `[T*B, G*H]` tensor would cost far more in the backward pass); inference projects
             // all steps with one matmul and slices free views out of it.
+            let tracked = layer.forward.is_tracked()
+                || layer.reverse.as_ref().is_some_and(RecurrentCell::is_tracked)
+                || match &layer_input {
+                    LayerInput::Whole(x) => x.is_tracked(),
+                    LayerInput::Steps(s) => s.iter().any(Tensor::is_tracked),
+                };
             let inputs = match (tracked, layer_input) {
                 (true, LayerInput::Whole(x)) => LayerInput::Steps(split_steps(*x, batch)),
                 (false, LayerInput::Steps(s)) => LayerInput::Whole(Box::new(Tensor::cat(s, 0))),
