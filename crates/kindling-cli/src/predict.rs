@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use crate::CliResult;
 use kindling_data::transform::{Normalize, Pipeline, Transform};
 use kindling_vision::predict::{self, PredictInput, PredictOptions};
-use kindling_vision::weights::{self, LayerKind};
 use kindling_vision::pretrained::PretrainedSpec;
+use kindling_vision::weights::{self, LayerKind};
 use kindling_vision::{Arch, Family, VisionModel, VisionModelConfig, fetch};
 
 /// Arguments of `kindling predict`.

@@ -140,3 +140,31 @@ fn weights_fetch_of_shipped_weights_prints_their_path() {
     let path = String::from_utf8(out.stdout).unwrap();
     assert!(Path::new(path.trim()).is_file(), "{path}");
 }
+
+#[test]
+fn pretrained_efficientnet_lite0_sees_a_dog_breed_in_the_dog_photo() {
+    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kindling-vision/assets/samples/dog.jpg");
+    let out = kindling(&["predict", "--model", "efficientnet_lite0", "--pretrained", photo.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let top: Vec<(u64, String)> = record["top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["index"].as_u64().unwrap(), t["label"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(top.len(), 5);
+    // ImageNet classes 151..=268 are the dog breeds.
+    let dogs: Vec<&String> = top.iter().filter(|(i, _)| (151..=268).contains(i)).map(|(_, l)| l).collect();
+    assert!(dogs.len() >= 3, "dog breeds in the top-5: {dogs:?} (top-5: {top:?})");
+    assert!((151..=268).contains(&top[0].0), "top-1 is {:?}", top[0]);
+}
+
+#[test]
+fn pretrained_without_cached_torchvision_weights_is_an_error() {
+    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kindling-vision/assets/samples/dog.jpg");
+    let out = kindling(&["predict", "--model", "resnet18", "--pretrained", photo.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kindling weights fetch resnet18"), "{err}");
+}

@@ -15,7 +15,9 @@ pub enum PretrainedError {
     #[error("no pretrained weights named `{0}`; known: efficientnet_lite0")]
     Unknown(String),
     /// The weights file was not found anywhere Kindling looks.
-    #[error("pretrained weights `{name}` not found (looked in: {looked}); run `cargo xtask data efficientnet-lite0` and `python3 scripts/convert/efficientnet_lite0.py`, or set KINDLING_WEIGHTS_DIR")]
+    #[error(
+        "pretrained weights `{name}` not found (looked in: {looked}); run `cargo xtask data efficientnet-lite0` and `python3 scripts/convert/efficientnet_lite0.py`, or set KINDLING_WEIGHTS_DIR"
+    )]
     NotFound {
         /// Weights name.
         name: String,
