@@ -38,46 +38,86 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
-/// Draws training/validation loss and accuracy per epoch into one PNG (two panels).
-pub fn plot_curves(path: &Path, title: &str, history: &[EpochRecord]) -> Result<()> {
+/// One line of a plot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    /// Legend label.
+    pub label: String,
+    /// `(x, y)` points, drawn in order.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One chart of a figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    /// Chart title.
+    pub title: String,
+    /// X axis label.
+    pub x_label: String,
+    /// Y axis label.
+    pub y_label: String,
+    /// Lines.
+    pub curves: Vec<Curve>,
+}
+
+const PALETTE: [RGBColor; 4] = [BLUE, RED, GREEN, MAGENTA];
+
+/// Draws panels side by side into one PNG: the building block of every learning-curve figure
+/// (fine-tuning, sequence models).
+///
+/// ```
+/// use kindling_transfer::report::{Curve, Panel, plot_panels};
+/// let dir = tempfile::tempdir()?;
+/// let panel = Panel {
+///     title: "loss".into(),
+///     x_label: "epoch".into(),
+///     y_label: "loss".into(),
+///     curves: vec![Curve { label: "train".into(), points: vec![(1.0, 2.0), (2.0, 1.0)] }],
+/// };
+/// plot_panels(&dir.path().join("curves.png"), &[panel])?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn plot_panels(path: &Path, panels: &[Panel]) -> Result<()> {
     font();
-    let root = BitMapBackend::new(path, (1000, 420)).into_drawing_area();
+    let root = BitMapBackend::new(path, (500 * panels.len().max(1) as u32, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
-    let panels = root.split_evenly((1, 2));
-    let epochs = history.len().max(1) as f64;
-    let series = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
-        history.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64 + 1.0, v))).collect()
-    };
-    type Getter = Box<dyn Fn(&EpochRecord) -> Option<f64>>;
-    let specs: [(&str, Getter, Getter); 2] = [
-        ("loss", Box::new(|r| Some(r.train_loss)), Box::new(|r| r.val.as_ref().map(|v| v.loss))),
-        ("accuracy", Box::new(|r| Some(r.train_accuracy)), Box::new(|r| r.val.as_ref().map(|v| v.accuracy))),
-    ];
-    for (area, (name, train, val)) in panels.iter().zip(specs.iter()) {
-        let (t, v) = (series(train.as_ref()), series(val.as_ref()));
-        let ys = t.iter().chain(&v).map(|p| p.1);
-        let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
-        let (lo, hi) = if lo.is_finite() { (lo.min(0.0), hi * 1.05 + 1e-9) } else { (0.0, 1.0) };
+    let areas = root.split_evenly((1, panels.len().max(1)));
+    for (area, panel) in areas.iter().zip(panels) {
+        let all = panel.curves.iter().flat_map(|c| c.points.iter());
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+        for &(x, y) in all.filter(|p| p.0.is_finite() && p.1.is_finite()) {
+            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+        }
+        if !x0.is_finite() {
+            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+        }
+        let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
+        let (y0, y1) = (y0.min(0.0), if y1 > y0 { y1 * 1.05 } else { y0 + 1.0 });
         let mut chart = ChartBuilder::on(area)
-            .caption(format!("{title}: {name}"), ("sans-serif", 20))
+            .caption(&panel.title, ("sans-serif", 20))
             .margin(10)
             .x_label_area_size(35)
-            .y_label_area_size(50)
-            .build_cartesian_2d(1.0..epochs.max(2.0), lo..hi)
+            .y_label_area_size(55)
+            .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(|e| plot_err(path, e))?;
-        chart.configure_mesh().x_desc("epoch").y_desc(*name).draw().map_err(|e| plot_err(path, e))?;
-        for (data, color, label) in [(t, BLUE, "train"), (v, RED, "validation")] {
-            if data.is_empty() {
-                continue;
-            }
+        chart
+            .configure_mesh()
+            .x_desc(panel.x_label.as_str())
+            .y_desc(panel.y_label.as_str())
+            .draw()
+            .map_err(|e| plot_err(path, e))?;
+        for (i, curve) in panel.curves.iter().enumerate().filter(|(_, c)| !c.points.is_empty()) {
+            let color = PALETTE[i % PALETTE.len()];
             chart
-                .draw_series(LineSeries::new(data.clone(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(curve.points.clone(), color.stroke_width(2)))
                 .map_err(|e| plot_err(path, e))?
-                .label(label)
+                .label(curve.label.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-            chart
-                .draw_series(data.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                .map_err(|e| plot_err(path, e))?;
+            if curve.points.len() <= 50 {
+                chart
+                    .draw_series(curve.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                    .map_err(|e| plot_err(path, e))?;
+            }
         }
         chart
             .configure_series_labels()
@@ -87,6 +127,36 @@ pub fn plot_curves(path: &Path, title: &str, history: &[EpochRecord]) -> Result<
             .map_err(|e| plot_err(path, e))?;
     }
     root.present().map_err(|e| plot_err(path, e))
+}
+
+/// Draws training/validation loss and accuracy per epoch of a fine-tuning run.
+pub fn plot_curves(path: &Path, title: &str, history: &[EpochRecord]) -> Result<()> {
+    let curve = |label: &str, f: &dyn Fn(&EpochRecord) -> Option<f64>| Curve {
+        label: label.into(),
+        points: history.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64 + 1.0, v))).collect(),
+    };
+    let panel = |name: &str, curves: Vec<Curve>| Panel {
+        title: format!("{title}: {name}"),
+        x_label: "epoch".into(),
+        y_label: name.into(),
+        curves,
+    };
+    plot_panels(
+        path,
+        &[
+            panel(
+                "loss",
+                vec![curve("train", &|r| Some(r.train_loss)), curve("validation", &|r| r.val.as_ref().map(|v| v.loss))],
+            ),
+            panel(
+                "accuracy",
+                vec![
+                    curve("train", &|r| Some(r.train_accuracy)),
+                    curve("validation", &|r| r.val.as_ref().map(|v| v.accuracy)),
+                ],
+            ),
+        ],
+    )
 }
 
 /// Draws a confusion matrix (rows: true class, columns: predicted) as a PNG heat map with counts.
