@@ -29,7 +29,9 @@
 //! ```
 
 mod act;
+pub mod batch;
 mod cell;
+pub mod classifier;
 mod error;
 mod gru;
 mod import;
@@ -37,6 +39,7 @@ mod lstm;
 mod padding;
 mod rnn;
 mod stack;
+pub mod train;
 
 pub use cell::{CellKind, RecurrentCell};
 pub use error::{Result, SeqError};
