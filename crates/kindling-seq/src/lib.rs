@@ -39,6 +39,7 @@ mod lstm;
 mod padding;
 mod rnn;
 mod stack;
+pub mod tagger;
 pub mod train;
 
 pub use cell::{CellKind, RecurrentCell};
