@@ -4,6 +4,7 @@
 
 mod data;
 mod predict;
+mod seq;
 mod weights;
 
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Fetch or list official weight files.
     Weights(weights::WeightsArgs),
+    /// Recurrent sequence models: classify sequences, tag tokens.
+    Seq(seq::SeqArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Command::Data(args) => data::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Weights(args) => weights::run(args),
+        Command::Seq(args) => seq::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
