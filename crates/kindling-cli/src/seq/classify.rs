@@ -63,9 +63,11 @@ pub struct DataFlags {
     /// Sentiment: fraction held out for testing (by a hash of the text: fixed for --split-seed).
     #[arg(long, default_value_t = 0.1)]
     pub test_fraction: f64,
-    /// Fraction of the training part held out for validation (early stopping, best epoch).
-    #[arg(long, default_value_t = 0.1)]
-    pub val_fraction: f64,
+    /// Fraction of the training part held out for validation (best-epoch selection, early
+    /// stopping). Default: 0.1 for sentences; 0 for series, whose official training splits are
+    /// small (JapaneseVowels: 270), so the model of the last epoch is kept.
+    #[arg(long)]
+    pub val_fraction: Option<f64>,
     /// Seed of the held-out splits (independent of the training --seed).
     #[arg(long, default_value_t = 0)]
     pub split_seed: u64,
@@ -176,6 +178,11 @@ fn is_series_file(p: &Path) -> bool {
 }
 
 fn load_splits(d: &DataFlags) -> CliResult<Splits> {
+    for (name, f) in [("--test-fraction", Some(d.test_fraction)), ("--val-fraction", d.val_fraction)] {
+        if let Some(f) = f.filter(|f| !(0.0..1.0).contains(f)) {
+            return Err(format!("{name} must be in [0, 1), got {f}").into());
+        }
+    }
     let series = |train: TsDataset, test: TsDataset| -> CliResult<Splits> {
         if train.classes() != test.classes() || train.dims() != test.dims() {
             return Err("the .ts training and test files declare different classes or dimensions".into());
@@ -185,7 +192,7 @@ fn load_splits(d: &DataFlags) -> CliResult<Splits> {
             .iter()
             .cloned()
             .enumerate()
-            .partition(|(i, _)| in_holdout(&i.to_string(), d.val_fraction, d.split_seed));
+            .partition(|(i, _)| in_holdout(&i.to_string(), d.val_fraction.unwrap_or(0.0), d.split_seed));
         let strip = |v: Vec<(usize, TsItem)>| v.into_iter().map(|(_, x)| x).collect();
         Ok(Splits::Series {
             train: strip(tr),
@@ -197,7 +204,7 @@ fn load_splits(d: &DataFlags) -> CliResult<Splits> {
     };
     let text = |rows: Vec<kindling_data::text::SentimentExample>| {
         let (rest, test) = split_by_text(binarize(&rows, d.threshold), d.test_fraction, d.split_seed);
-        let (train, val) = split_by_text(rest, d.val_fraction, d.split_seed + 1);
+        let (train, val) = split_by_text(rest, d.val_fraction.unwrap_or(0.1), d.split_seed + 1);
         Splits::Text { train, val, test }
     };
     match &d.data {
