@@ -6,6 +6,14 @@ use kindling_data::text::PAD;
 use crate::{Result, SeqError};
 
 /// The input of a sequence model: token ids or numeric feature vectors.
+///
+/// ```
+/// use kindling_seq::batch::{SeqInput, pad_tokens};
+/// let d = kindling_core::default_device();
+/// let (ids, _) = pad_tokens(&[&[4, 5][..]], &d)?;
+/// assert_eq!(SeqInput::Tokens(ids).dims(), [1, 2]);
+/// # Ok::<(), kindling_seq::SeqError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub enum SeqInput {
     /// Token ids `[B, T]`, padded with [`PAD`] (0).

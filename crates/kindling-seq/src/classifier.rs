@@ -16,6 +16,13 @@ use crate::train::StepOutput;
 use crate::{CellKind, Recurrent, RecurrentConfig, Result, SeqError};
 
 /// What a [`SequenceClassifier`] reads.
+///
+/// ```
+/// use kindling_seq::classifier::InputKind;
+/// let json = serde_json::to_string(&InputKind::Features { size: 12 })?;
+/// assert_eq!(json, r#"{"features":{"size":12}}"#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InputKind {
@@ -269,7 +276,15 @@ pub struct SequenceClassifier {
     pub word_dropout: f64,
 }
 
-/// A token sequence with its class.
+/// A token sequence with its class (see [`collate_tokens`]).
+///
+/// ```
+/// use kindling_data::text::{VocabConfig, word_tokenize};
+/// use kindling_seq::classifier::TokenExample;
+/// let vocab = VocabConfig::new().build([word_tokenize("A fine film.")]);
+/// let ex = TokenExample { ids: vocab.encode(&word_tokenize("a fine film")), label: 1 };
+/// assert_eq!(ex.ids.len(), 3);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenExample {
     /// Token ids (no padding).
@@ -279,6 +294,16 @@ pub struct TokenExample {
 }
 
 /// A padded batch for a [`SequenceClassifier`].
+///
+/// ```
+/// use kindling_seq::classifier::{TokenExample, collate_tokens};
+/// let d = kindling_core::default_device();
+/// let (a, b) = (TokenExample { ids: vec![4, 5, 6], label: 0 }, TokenExample { ids: vec![], label: 1 });
+/// let batch = collate_tokens(&[&a, &b], &d)?;
+/// assert_eq!(batch.lengths, vec![3, 1]); // an empty text reads as one <unk>
+/// assert_eq!(batch.input.dims(), [2, 3]);
+/// # Ok::<(), kindling_seq::SeqError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ClassifierBatch {
     /// Padded input.

@@ -79,7 +79,13 @@ pub struct TaggerVocab {
     pub tags: Vec<String>,
 }
 
-/// A sentence as token features (and tags, when known).
+/// A sentence as token features (and tags, when known); built by [`TaggerVocab::encode`].
+///
+/// ```
+/// use kindling_seq::tagger::{TaggedExample, word_shape};
+/// let ex = TaggedExample { words: vec![4, 1], suffixes: vec![5, 6], shapes: vec![2, 1], tags: vec![] };
+/// assert_eq!(ex.shapes[0], word_shape("Fulton"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaggedExample {
     /// Word ids.
@@ -243,6 +249,17 @@ impl TaggerConfig {
 }
 
 /// A padded batch for a [`Tagger`].
+///
+/// ```
+/// use kindling_seq::tagger::{TaggedExample, collate_tagged};
+/// let d = kindling_core::default_device();
+/// let a = TaggedExample { words: vec![4, 5], suffixes: vec![4, 5], shapes: vec![1, 1], tags: vec![0, 1] };
+/// let b = TaggedExample { words: vec![6], suffixes: vec![6], shapes: vec![2], tags: vec![2] };
+/// let batch = collate_tagged(&[&a, &b], &d)?;
+/// assert_eq!((batch.words.dims(), batch.lengths.clone()), ([2, 2], vec![2, 1]));
+/// assert!(batch.targets.is_some());
+/// # Ok::<(), kindling_seq::SeqError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct TaggerBatch {
     /// Word ids `[B, T]`.
@@ -380,7 +397,13 @@ pub struct TagScores {
     pub confusion: Vec<Vec<usize>>,
 }
 
-/// The score of one tag.
+/// The score of one tag (an entry of [`TagScores::per_tag`]).
+///
+/// ```
+/// use kindling_seq::tagger::TagScores;
+/// let s = TagScores::new(&[vec![0, 0]], &[vec![0, 1]], &["A".to_string(), "B".to_string()]);
+/// assert_eq!((s.per_tag[1].tag.as_str(), s.per_tag[1].accuracy, s.per_tag[1].support), ("B", 0.0, 1));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TagScore {
     /// Tag name.

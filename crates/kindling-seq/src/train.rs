@@ -24,7 +24,7 @@
 //! use burn::module::Module;
 //! use burn::nn::{Linear, LinearConfig, loss::CrossEntropyLossConfig};
 //! use burn::tensor::{Device, Int, Tensor, TensorData};
-//! use kindling_seq::train::{StepOutput, TrainConfig, Trainer, evaluate};
+//! use kindling_seq::train::{ProgressMode, RunOptions, StepOutput, TrainConfig, Trainer, evaluate};
 //!
 //! // Items: (x, label) with label = x > 0.
 //! let items: Vec<(f32, usize)> = (0..64).map(|i| (i as f32 / 32.0 - 1.0, usize::from(i >= 32))).collect();
@@ -45,7 +45,8 @@
 //! let model = LinearConfig::new(1, 2).init(&device);
 //! let config = TrainConfig::new().with_epochs(30).with_batch_size(16).with_lr(0.1);
 //! let eval = |m: &Linear| evaluate(m, &items, 32, &collate, &loss, &device).map(Some);
-//! let out = Trainer::new(config).fit(model, &items, collate, loss, eval, &device)?;
+//! let quiet = RunOptions { progress: ProgressMode::Quiet, ..Default::default() };
+//! let out = Trainer::new(config).with_options(quiet).fit(model, &items, collate, loss, eval, &device)?;
 //! assert_eq!(out.history.epochs.len(), 30);
 //! assert!(out.history.epochs[29].val.as_ref().unwrap().accuracy > 0.9);
 //! # Ok::<(), kindling_seq::SeqError>(())
@@ -144,6 +145,13 @@ impl LrSchedule {
 }
 
 /// Which validation value early stopping and best-model selection follow.
+///
+/// ```
+/// use kindling_seq::train::{EvalStats, Monitor};
+/// let s = EvalStats { loss: 0.3, accuracy: 0.9, count: 10, extra: Default::default() };
+/// assert_eq!(Monitor::Accuracy.score(&s), 0.9);
+/// assert_eq!(Monitor::Loss.score(&s), -0.3); // higher is better
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Monitor {
@@ -306,7 +314,16 @@ pub struct EvalStats {
     pub extra: BTreeMap<String, f64>,
 }
 
-/// One epoch of a run.
+/// One epoch of a run (an entry of [`TrainHistory::epochs`]).
+///
+/// ```
+/// use kindling_seq::train::EpochStats;
+/// let e: EpochStats = serde_json::from_str(
+///     r#"{"epoch":0,"train_loss":0.7,"train_accuracy":0.5,"val":null,"lr":0.001,"max_grad_norm":1.2,"steps":10,"seconds":2.0}"#,
+/// )?;
+/// assert_eq!(e.steps, 10);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochStats {
     /// 0-based epoch.
@@ -327,7 +344,13 @@ pub struct EpochStats {
     pub seconds: f64,
 }
 
-/// The state of a run, saved with every checkpoint.
+/// The state of a run, saved with every checkpoint (`checkpoint/state.json`).
+///
+/// ```
+/// use kindling_seq::train::TrainHistory;
+/// let h = TrainHistory::default();
+/// assert_eq!((h.next_epoch, h.best_epoch()), (0, None));
+/// ```
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct TrainHistory {
     /// Every epoch so far.
@@ -348,6 +371,12 @@ impl TrainHistory {
 }
 
 /// Where and how a run reports (not part of the reproducible configuration).
+///
+/// ```
+/// use kindling_seq::train::{ProgressMode, RunOptions};
+/// let options = RunOptions { run_dir: Some("runs/x".into()), resume: true, progress: ProgressMode::Plain, ..Default::default() };
+/// assert!(options.stop_after.is_none());
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Folder of the run: checkpoints go to `<dir>/checkpoint`. `None`: no checkpoints.
@@ -362,7 +391,7 @@ pub struct RunOptions {
     pub stop_after: Option<usize>,
 }
 
-/// The result of [`Trainer::fit`].
+/// The result of [`Trainer::fit`] (see the [module example](self)).
 #[derive(Debug)]
 pub struct FitOutcome<M> {
     /// The trained model on the plain device in validation mode: the best one by the
@@ -377,7 +406,18 @@ pub struct FitOutcome<M> {
 /// A boxed item-length function (see [`Trainer::with_length`]).
 type LengthFn<'a, I> = Box<dyn Fn(&I) -> usize + 'a>;
 
-/// The training loop (see the [module documentation](self)).
+/// The training loop (see the [module documentation](self) for a complete example).
+///
+/// ```
+/// use kindling_seq::train::{TrainConfig, Trainer};
+/// let trainer = Trainer::<Vec<usize>>::new(TrainConfig::new().with_batch_size(2)).with_length(|s| s.len());
+/// let items = vec![vec![1; 5], vec![1; 1], vec![1; 4], vec![1; 2]];
+/// // Bucketing puts sequences of similar length together.
+/// let mut lens: Vec<Vec<usize>> = trainer.batches(4, 0, &items).iter().map(|b| b.iter().map(|&i| items[i].len()).collect()).collect();
+/// lens.iter_mut().for_each(|b| b.sort());
+/// lens.sort();
+/// assert_eq!(lens, vec![vec![1, 2], vec![4, 5]]);
+/// ```
 pub struct Trainer<'a, I> {
     config: TrainConfig,
     options: RunOptions,
