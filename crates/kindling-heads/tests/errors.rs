@@ -1,4 +1,5 @@
 //! Bad hyper-parameters, bad data and malformed head files give typed errors, never panics.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::collections::HashMap;
 

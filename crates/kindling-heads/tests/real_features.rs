@@ -1,5 +1,6 @@
 //! Heads on real CNN features: ImageNet EfficientNet-Lite0 features of the embedded Fashion-MNIST sample
 //! (50 training and 20 test images per class, 64x64), extracted once per test binary.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::sync::OnceLock;
 
