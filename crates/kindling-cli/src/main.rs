@@ -3,6 +3,8 @@
 //! Run `kindling --help` for the list of commands.
 
 mod data;
+mod extract;
+mod fit_head;
 
 use std::process::ExitCode;
 
@@ -23,12 +25,18 @@ struct Cli {
 enum Command {
     /// Inspect datasets (embedded samples, IDX folders, ImageFolder trees).
     Data(data::DataArgs),
+    /// Extract CNN features of a dataset split to a safetensors file (`features` [N, D], `labels` [N]).
+    Extract(extract::ExtractArgs),
+    /// Fit a classical head (SVM, boosted trees, logistic regression) on feature files; prints one JSON line.
+    FitHead(fit_head::FitHeadArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(args) => data::run(args),
+        Command::Extract(args) => extract::run(args),
+        Command::FitHead(args) => fit_head::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

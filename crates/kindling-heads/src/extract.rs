@@ -206,5 +206,6 @@ where
         progress(start, n);
     }
     let features = Array2::from_shape_vec((n, dim), features).map_err(|e| HeadsError::Data(e.to_string()))?;
-    FeatureSet::new(features, labels, classes, &extractor.name())
+    let pipeline = serde_json::to_string(&config.pipeline).unwrap_or_default();
+    Ok(FeatureSet::new(features, labels, classes, &extractor.name())?.with_metadata("preprocessing", pipeline))
 }

@@ -8,7 +8,8 @@
 //! | `labels` | tensor, i64, `[N]` | class index of each image, in `0..classes.len()` |
 //! | `model` | metadata | name of the network that produced the features |
 //! | `classes` | metadata | JSON array of class names, indexed by label |
-//! | any other key | metadata | free-form (`source`, `split`, `image_size`, ...) |
+//! | `preprocessing` | metadata | JSON of the [`Pipeline`](kindling_data::transform::Pipeline) applied to the images (written by [`extract_features`](crate::extract_features)) |
+//! | any other key | metadata | free-form (`source`, `split`, ...) |
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -184,7 +184,8 @@ pub fn fit_and_evaluate(
         num_features: train.dim(),
         cv,
     };
-    Ok((SavedHead { head, classes: train.classes.clone(), model: train.model.clone() }, report))
+    let preprocessing = train.metadata.get("preprocessing").and_then(|p| serde_json::from_str(p).ok());
+    Ok((SavedHead { head, classes: train.classes.clone(), model: train.model.clone(), preprocessing }, report))
 }
 
 /// The grid `--grid` searches for `kind` on `dim`-wide features: `C` for the SVMs and logistic

@@ -43,7 +43,7 @@ pub struct HeadPrediction {
 /// use kindling_heads::{HeadKind, HeadParams, SavedHead, predict_features};
 /// let x = ndarray::array![[0.0f32, 0.0], [0.1, 0.0], [1.0, 1.0], [0.9, 1.1]];
 /// let head = HeadParams::default_for(HeadKind::LogReg).fit(x.view(), &[0, 0, 1, 1])?;
-/// let saved = SavedHead { head, classes: vec!["no".into(), "yes".into()], model: "toy".into() };
+/// let saved = SavedHead { head, classes: vec!["no".into(), "yes".into()], model: "toy".into(), preprocessing: None };
 /// let p = predict_features(&saved, x.view(), 1)?;
 /// assert_eq!(p[3].top[0].class, "yes");
 /// assert!(p[3].probabilities);

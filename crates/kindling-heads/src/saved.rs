@@ -14,6 +14,8 @@ use ndarray::{Array1, Array2, ArrayView2};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde_json::{Value, json};
 
+use kindling_data::transform::Pipeline;
+
 use crate::error::{HeadsError, Result};
 use crate::gbdt::{GbdtHead, GbdtParams, GbdtValidParams};
 use crate::head::{Classifier, HeadKind};
@@ -124,7 +126,7 @@ impl Classifier for FittedHead {
 /// use kindling_heads::{Classifier, HeadParams, HeadKind, SavedHead};
 /// let x = ndarray::array![[0.0f32, 0.0], [0.1, 0.0], [1.0, 1.0], [0.9, 1.1]];
 /// let head = HeadParams::default_for(HeadKind::LogReg).fit(x.view(), &[0, 0, 1, 1])?;
-/// let saved = SavedHead { head, classes: vec!["no".into(), "yes".into()], model: "toy".into() };
+/// let saved = SavedHead { head, classes: vec!["no".into(), "yes".into()], model: "toy".into(), preprocessing: None };
 /// let dir = tempfile::tempdir().expect("tempdir");
 /// saved.save(dir.path().join("head.safetensors"))?;
 /// let back = SavedHead::load(dir.path().join("head.safetensors"))?;
@@ -140,6 +142,9 @@ pub struct SavedHead {
     pub classes: Vec<String>,
     /// Name of the feature extractor the head was fitted on.
     pub model: String,
+    /// Image preprocessing of the training features, when their file recorded it (`preprocessing`
+    /// metadata): what `predict` must apply to new images.
+    pub preprocessing: Option<Pipeline>,
 }
 
 /// Tensors of a head being written.
@@ -218,6 +223,9 @@ impl SavedHead {
             "num_classes": self.head.num_classes(),
             "num_features": self.head.num_features(),
         });
+        if let Some(p) = &self.preprocessing {
+            meta["preprocessing"] = serde_json::to_value(p).unwrap_or_default();
+        }
         let scaler = |out: &mut Out, s: &Standardizer| {
             out.arr1("scaler.mean", &s.mean);
             out.arr1("scaler.std", &s.std);
@@ -356,6 +364,10 @@ impl SavedHead {
                 FittedHead::Gbdt(GbdtHead { params, num_features: d, boosters })
             }
         };
-        Ok(SavedHead { head, classes, model })
+        let preprocessing = match meta.get("preprocessing") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(parse(&meta, "preprocessing", path)?),
+        };
+        Ok(SavedHead { head, classes, model, preprocessing })
     }
 }

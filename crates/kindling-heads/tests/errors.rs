@@ -77,7 +77,8 @@ fn heads_fit_on_the_toy_problem() {
 fn corrupted(edit: impl Fn(&mut serde_json::Value, &mut Vec<(String, TensorView<'_>)>)) -> HeadsError {
     let (x, y) = toy();
     let head = HeadParams::Svm(SvmParams::linear()).fit(x.view(), &y).unwrap();
-    let saved = SavedHead { head, classes: vec!["a".into(), "b".into(), "c".into()], model: "toy".into() };
+    let saved =
+        SavedHead { head, classes: vec!["a".into(), "b".into(), "c".into()], model: "toy".into(), preprocessing: None };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("head.safetensors");
     saved.save(&path).unwrap();

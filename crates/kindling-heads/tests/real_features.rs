@@ -73,6 +73,7 @@ fn fit_check_roundtrip(params: HeadParams, min_accuracy: f64) {
     let back = SavedHead::load(&path).unwrap();
     assert_eq!(back.head.kind(), params.kind());
     assert_eq!((back.classes.clone(), back.model.clone()), (train.classes.clone(), train.model.clone()));
+    assert_eq!(back.preprocessing.as_ref(), Some(&config().pipeline), "the head remembers the preprocessing");
     let x = test.view();
     assert_eq!(back.head.decision_function(x).unwrap(), saved.head.decision_function(x).unwrap());
     assert_eq!(back.head.predict(x).unwrap(), saved.head.predict(x).unwrap());
@@ -143,7 +144,7 @@ fn grid_search_picks_a_grid_point_and_refits() {
 fn image_pipeline_equals_features_then_head() {
     let (train, test) = features();
     let head = HeadParams::Svm(SvmParams::linear()).fit(train.view(), &train.labels).unwrap();
-    let saved = SavedHead { head, classes: train.classes.clone(), model: train.model.clone() };
+    let saved = SavedHead { head, classes: train.classes.clone(), model: train.model.clone(), preprocessing: None };
     let device = kindling_core::default_device();
     let net = kindling_vision::pretrained::efficientnet_lite0(&device).unwrap();
     let data = Embedded::FashionMnist.test().unwrap();
