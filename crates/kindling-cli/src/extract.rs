@@ -44,6 +44,9 @@ pub struct ExtractArgs {
     /// Keep only the first N images of each class.
     #[arg(long)]
     per_class: Option<usize>,
+    /// Keep only these class indices (comma-separated); labels and class names stay as in the dataset.
+    #[arg(long, value_delimiter = ',')]
+    classes: Vec<usize>,
     /// Device: cpu, ndarray, cuda[:N].
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
@@ -86,6 +89,10 @@ pub fn run(args: ExtractArgs) -> CliResult {
     };
     let source: DataSource = args.data.parse()?;
     let mut data = source.load(args.split)?;
+    if !args.classes.is_empty() {
+        let labels = data.labels();
+        data = data.subset(&(0..labels.len()).filter(|&i| args.classes.contains(&labels[i])).collect::<Vec<_>>());
+    }
     if let Some(per) = args.per_class {
         data = data.subset(&kindling_data::split::first_per_class(&data.labels(), per));
     }

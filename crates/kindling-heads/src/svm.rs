@@ -454,21 +454,41 @@ impl SvmValidParams {
 /// Rows of `x` per block when computing kernel matrices (bounds the temporary `f64` product).
 const BLOCK_ROWS: usize = 512;
 
-/// Kernel matrix `[n, n]` of the rows of `z` (row-major `f32`, as libsvm caches it).
+/// Kernel matrix `[n, n]` of the rows of `z`, row-major, in single precision like libsvm's kernel cache
+/// (the SMO gradients and coefficients stay in double precision).
+///
+/// The dot products come from a blocked single-precision matrix product (matrixmultiply, multi-threaded);
+/// only the upper triangle is computed and then mirrored, so the matrix is exactly symmetric and costs
+/// half a full product.
 fn gram(z: &Array2<f64>, gamma: Option<f64>) -> Vec<f32> {
     let n = z.nrows();
     let norms: Array1<f64> = z.outer_iter().map(|r| r.dot(&r)).collect();
+    let zf = z.mapv(|v| v as f32);
     let mut out = vec![0.0f32; n * n];
-    for (b, chunk) in out.chunks_mut(BLOCK_ROWS * n.max(1)).enumerate() {
-        let start = b * BLOCK_ROWS;
-        let rows = chunk.len() / n;
-        let dots = z.slice(s![start..start + rows, ..]).dot(&z.t());
-        for (r, (dst, src)) in chunk.chunks_mut(n).zip(dots.outer_iter()).enumerate() {
+    for start in (0..n).step_by(BLOCK_ROWS) {
+        let rows = BLOCK_ROWS.min(n - start);
+        let dots = zf.slice(s![start..start + rows, ..]).dot(&zf.slice(s![start.., ..]).t()).mapv(f64::from);
+        for (r, src) in dots.outer_iter().enumerate() {
+            let i = start + r;
+            let dst = &mut out[i * n + start..(i + 1) * n];
             match gamma {
-                None => dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s as f32),
-                Some(g) => dst.iter_mut().zip(src).zip(&norms).for_each(|((d, s), nj)| {
-                    *d = (-g * (norms[start + r] + nj - 2.0 * s).max(0.0)).exp() as f32;
-                }),
+                None => dst.iter_mut().zip(src).for_each(|(d, &dot)| *d = dot as f32),
+                Some(g) => dst
+                    .iter_mut()
+                    .zip(src)
+                    .zip(&norms.as_slice().unwrap_or(&[])[start..])
+                    .for_each(|((d, &dot), &nj)| *d = (-g * (norms[i] + nj - 2.0 * dot).max(0.0)).exp() as f32),
+            }
+        }
+    }
+    // Lower triangle from the upper one, tile by tile (cache friendly), making the matrix exactly symmetric.
+    const TILE: usize = 64;
+    for ti in (0..n).step_by(TILE) {
+        for tj in (0..=ti).step_by(TILE) {
+            for i in ti..(ti + TILE).min(n) {
+                for j in tj..(tj + TILE).min(i) {
+                    out[i * n + j] = out[j * n + i];
+                }
             }
         }
     }
