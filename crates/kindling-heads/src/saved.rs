@@ -330,6 +330,7 @@ impl SavedHead {
                     model,
                     iterations: Vec::new(),
                     converged: Vec::new(),
+                    timings: (0.0, 0.0),
                 })
             }
             HeadKind::LogReg => {

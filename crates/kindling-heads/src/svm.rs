@@ -220,6 +220,8 @@ pub struct SvmHead {
     pub(crate) iterations: Vec<usize>,
     /// Whether each problem met the stopping rule before `max_iter` (diagnostics; not saved).
     pub(crate) converged: Vec<bool>,
+    /// Wall seconds spent on the full kernel matrix and on the binary problems (diagnostics; not saved).
+    pub(crate) timings: (f64, f64),
 }
 
 impl SvmHead {
@@ -234,6 +236,12 @@ impl SvmHead {
     /// SMO iterations of each binary problem in the last fit (empty after loading).
     pub fn iterations(&self) -> &[usize] {
         &self.iterations
+    }
+
+    /// Wall seconds of the last fit spent computing the full kernel matrix (0 when there was none) and
+    /// solving the binary problems (per-problem kernel blocks included); zeros after loading.
+    pub fn timings(&self) -> (f64, f64) {
+        self.timings
     }
 
     /// Whether every binary problem met the stopping rule before `max_iter` in the last fit (`true` after
@@ -359,7 +367,10 @@ impl Fit<ndarray::Array2<f32>, ndarray::Array1<usize>, HeadsError> for SvmValidP
         };
         let budget = self.cache_mb.saturating_mul(1 << 20);
         let n = z.nrows();
+        let clock = std::time::Instant::now();
         let full = (self.solver == SvmSolver::Precomputed && n * n * 4 <= budget).then(|| gram(&z, gamma));
+        let kernel_seconds = clock.elapsed().as_secs_f64();
+        let clock = std::time::Instant::now();
         let solutions: Vec<(Vec<usize>, smo::BinarySolution)> = problems
             .par_iter()
             .map(|pb| {
@@ -390,6 +401,7 @@ impl Fit<ndarray::Array2<f32>, ndarray::Array1<usize>, HeadsError> for SvmValidP
             })
             .collect::<Result<_>>()?;
 
+        let solve_seconds = clock.elapsed().as_secs_f64();
         // Support vectors: samples with a non-zero coefficient in any problem.
         let mut is_sv = vec![false; n];
         for (idx, sol) in &solutions {
@@ -424,6 +436,7 @@ impl Fit<ndarray::Array2<f32>, ndarray::Array1<usize>, HeadsError> for SvmValidP
             model,
             iterations: solutions.iter().map(|(_, s)| s.iterations).collect(),
             converged: solutions.iter().map(|(_, s)| s.converged).collect(),
+            timings: (kernel_seconds, solve_seconds),
         })
     }
 }
