@@ -12,6 +12,15 @@ use crate::head::{Classifier, HeadKind};
 use crate::saved::{HeadParams, SavedHead};
 
 /// One grid point's cross-validated accuracy.
+///
+/// ```
+/// use kindling_heads::{FeatureSet, HeadKind, HeadParams, grid_search};
+/// let x = ndarray::array![[0.0f32], [0.1], [0.2], [1.0], [1.1], [1.2]];
+/// let fs = FeatureSet::new(x, vec![0, 0, 0, 1, 1, 1], vec!["a".into(), "b".into()], "toy")?;
+/// let cv = grid_search(&[HeadParams::default_for(HeadKind::LogReg)], &fs, 3, 0)?;
+/// assert_eq!(cv.scores[0].mean_accuracy, 1.0);
+/// # Ok::<(), kindling_heads::HeadsError>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct CvScore {
     /// The hyper-parameters (as the fitted head reports them).
@@ -23,6 +32,16 @@ pub struct CvScore {
 }
 
 /// Result of a grid search.
+///
+/// ```
+/// use kindling_heads::{FeatureSet, HeadKind, default_grid, grid_search};
+/// let x = ndarray::array![[0.0f32], [0.1], [0.2], [1.0], [1.1], [1.2]];
+/// let fs = FeatureSet::new(x, vec![0, 0, 0, 1, 1, 1], vec!["a".into(), "b".into()], "toy")?;
+/// let cv = grid_search(&default_grid(HeadKind::SvmLinear, 1), &fs, 3, 0)?;
+/// assert_eq!((cv.folds, cv.scores.len()), (3, 4));
+/// assert!(cv.best < 4);
+/// # Ok::<(), kindling_heads::HeadsError>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct CvReport {
     /// Number of folds.
@@ -36,6 +55,16 @@ pub struct CvReport {
 }
 
 /// What `kindling fit-head` prints (one JSON line).
+///
+/// ```
+/// use kindling_heads::{FeatureSet, HeadKind, HeadParams, fit_and_evaluate};
+/// let x = ndarray::array![[0.0f32], [0.1], [1.0], [1.1]];
+/// let fs = FeatureSet::new(x, vec![0, 0, 1, 1], vec!["a".into(), "b".into()], "toy")?;
+/// let (_, report) = fit_and_evaluate(&[HeadParams::default_for(HeadKind::Gbdt)], None, &fs, &fs)?;
+/// let line = serde_json::to_string(&report).expect("json");
+/// assert!(line.starts_with(r#"{"head":"gbdt","train_accuracy":"#));
+/// # Ok::<(), kindling_heads::HeadsError>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct FitReport {
     /// Head kind.

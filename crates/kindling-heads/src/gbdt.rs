@@ -18,6 +18,14 @@ use crate::error::{HeadsError, Result};
 use crate::head::{Classifier, HeadKind, check_training, check_width};
 
 /// Checked boosting hyper-parameters; see [`GbdtParams`].
+///
+/// ```
+/// use kindling_heads::GbdtParams;
+/// use linfa::ParamGuard;
+/// let p = GbdtParams::new().rounds(50).check()?;
+/// assert_eq!((p.rounds, p.max_depth), (50, 6));
+/// # Ok::<(), kindling_heads::HeadsError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GbdtValidParams {
     /// Boosting rounds (trees per class).
@@ -171,6 +179,17 @@ impl ParamGuard for GbdtParams {
 }
 
 /// A fitted one-vs-rest ensemble of boosted trees.
+///
+/// ```
+/// use kindling_heads::{Classifier, GbdtParams};
+/// use linfa::traits::Fit;
+/// let x = ndarray::array![[0.0f32], [0.1], [1.0], [1.1]];
+/// let data = linfa::DatasetBase::new(x.clone(), ndarray::array![0usize, 0, 1, 1]);
+/// let head = GbdtParams::new().rounds(5).min_leaf_weight(0.0).fit(&data)?;
+/// let p = head.predict_proba(x.view())?.expect("boosted trees have probabilities");
+/// assert!(p[[3, 1]] > p[[3, 0]]);
+/// # Ok::<(), kindling_heads::HeadsError>(())
+/// ```
 pub struct GbdtHead {
     pub(crate) params: GbdtValidParams,
     pub(crate) num_features: usize,

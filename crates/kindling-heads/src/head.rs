@@ -95,12 +95,12 @@ pub trait Classifier {
     /// Hyper-parameters as JSON (what `fit-head` prints under `params`).
     fn params_json(&self) -> serde_json::Value;
 
-    /// Predicted class of every row.
+    /// Predicted class of every row: the row-wise argmax of the scores (first index on ties).
     fn predict(&self, x: ArrayView2<'_, f32>) -> Result<Vec<usize>> {
         let scores = self.decision_function(x)?;
         Ok(scores
             .outer_iter()
-            .map(|r| kindling_core::tensor::argmax_chunks(r.as_slice().unwrap_or(&r.to_vec()), r.len())[0])
+            .map(|r| r.iter().enumerate().fold(0, |best, (i, &v)| if v > r[best] { i } else { best }))
             .collect())
     }
 
@@ -117,10 +117,13 @@ pub trait Classifier {
     }
 }
 
-/// Errors unless `x` has `d` columns.
+/// Errors unless `x` has `d` columns of finite values.
 pub(crate) fn check_width(x: &ArrayView2<'_, f32>, d: usize) -> Result<()> {
     if x.ncols() != d {
         return Err(HeadsError::Data(format!("features have {} columns but the head was fitted on {d}", x.ncols())));
+    }
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        return Err(HeadsError::Data(format!("non-finite feature at row {}", i / d.max(1))));
     }
     Ok(())
 }

@@ -15,6 +15,13 @@ use crate::scaler::Standardizer;
 const ABSENT: f64 = -1e30;
 
 /// Checked logistic-regression hyper-parameters; see [`LogRegParams`].
+///
+/// ```
+/// use kindling_heads::LogRegParams;
+/// use linfa::ParamGuard;
+/// assert_eq!(LogRegParams::new().c(0.5).check()?.c, 0.5);
+/// # Ok::<(), kindling_heads::HeadsError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogRegValidParams {
     /// Inverse L2 strength, as scikit-learn's `C`: the loss is `C * sum(NLL) + |W|^2 / 2`
@@ -97,6 +104,15 @@ impl ParamGuard for LogRegParams {
 }
 
 /// A fitted multinomial logistic regression.
+///
+/// ```
+/// use kindling_heads::{Classifier, LogRegParams};
+/// use linfa::traits::Fit;
+/// let x = ndarray::array![[0.0f32], [0.1], [1.0], [1.1]];
+/// let head = LogRegParams::new().fit(&linfa::DatasetBase::new(x.clone(), ndarray::array![0usize, 0, 1, 1]))?;
+/// assert_eq!((head.num_classes(), head.num_features()), (2, 1));
+/// # Ok::<(), kindling_heads::HeadsError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogRegHead {
     pub(crate) params: LogRegValidParams,

@@ -15,6 +15,11 @@ use crate::head::Classifier;
 use crate::saved::SavedHead;
 
 /// A class and its score.
+///
+/// ```
+/// let s = kindling_heads::ClassScore { label: 2, class: "Pullover".into(), score: 0.9 };
+/// assert_eq!(serde_json::to_string(&s).expect("json"), r#"{"label":2,"class":"Pullover","score":0.9}"#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClassScore {
     /// Class index.
@@ -26,6 +31,12 @@ pub struct ClassScore {
 }
 
 /// The head's verdict on one input: the `k` best classes, best first.
+///
+/// ```
+/// use kindling_heads::{ClassScore, HeadPrediction};
+/// let p = HeadPrediction { file: None, probabilities: true, top: vec![ClassScore { label: 0, class: "cat".into(), score: 1.0 }] };
+/// assert_eq!(p.top[0].class, "cat");
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HeadPrediction {
     /// Input file, when predicting files.

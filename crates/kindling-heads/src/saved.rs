@@ -78,6 +78,15 @@ impl HeadParams {
 }
 
 /// A fitted head of any kind.
+///
+/// ```
+/// use kindling_heads::{Classifier, FittedHead, HeadKind, HeadParams};
+/// let x = ndarray::array![[0.0f32], [0.1], [1.0], [1.1]];
+/// let head = HeadParams::default_for(HeadKind::SvmLinear).fit(x.view(), &[0, 0, 1, 1])?;
+/// assert!(matches!(head, FittedHead::Svm(_)));
+/// assert_eq!(head.kind(), HeadKind::SvmLinear);
+/// # Ok::<(), kindling_heads::HeadsError>(())
+/// ```
 #[derive(Debug)]
 pub enum FittedHead {
     /// Support vector machine.
@@ -296,7 +305,8 @@ impl SavedHead {
         let model: String = parse(&meta, "model", path)?;
         let k: usize = parse(&meta, "num_classes", path)?;
         let d: usize = parse(&meta, "num_features", path)?;
-        if classes.len() != k {
+        // Labels of the training file may cover only the first classes of its list (e.g. a class subset).
+        if classes.len() < k {
             return Err(fmt(format!("{} class names for {k} classes", classes.len())));
         }
         let t = In { st, path };

@@ -26,6 +26,12 @@ use crate::scaler::Standardizer;
 use crate::smo::{self, DenseKernel};
 
 /// Kernel of the SVM.
+///
+/// ```
+/// use kindling_heads::{SvmKernel, SvmParams};
+/// assert_eq!(SvmParams::rbf().gamma(0.5).kernel(), SvmKernel::Rbf { gamma: Some(0.5) });
+/// assert_eq!(SvmParams::linear().kernel(), SvmKernel::Linear);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SvmKernel {
@@ -40,6 +46,16 @@ pub enum SvmKernel {
 }
 
 /// How a multi-class problem is split into binary ones.
+///
+/// ```
+/// use kindling_heads::{Classifier, Multiclass, SvmParams};
+/// use linfa::traits::Fit;
+/// let x = ndarray::array![[0.0f32], [0.1], [1.0], [1.1], [2.0], [2.1]];
+/// let data = linfa::DatasetBase::new(x.clone(), ndarray::array![0usize, 0, 1, 1, 2, 2]);
+/// let head = SvmParams::rbf().c(10.0).multiclass(Multiclass::OneVsRest).fit(&data)?;
+/// assert_eq!(head.predict(x.view())?, vec![0, 0, 1, 1, 2, 2]);
+/// # Ok::<(), kindling_heads::HeadsError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Multiclass {
@@ -50,6 +66,17 @@ pub enum Multiclass {
 }
 
 /// Which SMO implementation fits the binary problems.
+///
+/// ```
+/// use kindling_heads::{Classifier, SvmParams, SvmSolver};
+/// use linfa::traits::Fit;
+/// let x = ndarray::array![[0.0f32, 1.0], [0.2, 0.9], [1.0, 0.0], [0.9, 0.1]];
+/// let data = linfa::DatasetBase::new(x.clone(), ndarray::array![0usize, 0, 1, 1]);
+/// let fast = SvmParams::linear().fit(&data)?;
+/// let stock = SvmParams::linear().solver(SvmSolver::Linfa).fit(&data)?;
+/// assert_eq!(fast.predict(x.view())?, stock.predict(x.view())?);
+/// # Ok::<(), kindling_heads::HeadsError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SvmSolver {
@@ -60,6 +87,14 @@ pub enum SvmSolver {
 }
 
 /// Checked SVM hyper-parameters; see [`SvmParams`].
+///
+/// ```
+/// use kindling_heads::SvmParams;
+/// use linfa::ParamGuard;
+/// let p = SvmParams::linear().c(2.0).check()?;
+/// assert_eq!((p.c, p.eps), (2.0, 1e-3));
+/// # Ok::<(), kindling_heads::HeadsError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SvmValidParams {
     /// Kernel.
@@ -207,6 +242,17 @@ pub(crate) enum SvmModel {
 }
 
 /// A fitted SVM head.
+///
+/// ```
+/// use kindling_heads::{Classifier, SvmParams};
+/// use linfa::traits::Fit;
+/// let x = ndarray::array![[0.0f32, 1.0], [0.2, 0.9], [1.0, 0.0], [0.9, 0.1]];
+/// let head = SvmParams::rbf().fit(&linfa::DatasetBase::new(x.clone(), ndarray::array![0usize, 0, 1, 1]))?;
+/// assert!(head.num_support().is_some_and(|s| s >= 2));
+/// assert!(head.converged());
+/// assert_eq!(head.decision_function(x.view())?.dim(), (4, 2));
+/// # Ok::<(), kindling_heads::HeadsError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct SvmHead {
     pub(crate) params: SvmValidParams,
@@ -368,7 +414,8 @@ impl Fit<ndarray::Array2<f32>, ndarray::Array1<usize>, HeadsError> for SvmValidP
         let budget = self.cache_mb.saturating_mul(1 << 20);
         let n = z.nrows();
         let clock = std::time::Instant::now();
-        let full = (self.solver == SvmSolver::Precomputed && n * n * 4 <= budget).then(|| gram(&z, gamma));
+        let fits = |m: usize| m.checked_mul(m).and_then(|e| e.checked_mul(4)).is_some_and(|b| b <= budget);
+        let full = (self.solver == SvmSolver::Precomputed && fits(n)).then(|| gram(&z, gamma));
         let kernel_seconds = clock.elapsed().as_secs_f64();
         let clock = std::time::Instant::now();
         let solutions: Vec<(Vec<usize>, smo::BinarySolution)> = problems
@@ -383,7 +430,7 @@ impl Fit<ndarray::Array2<f32>, ndarray::Array1<usize>, HeadsError> for SvmValidP
                         let block = match &full {
                             Some(_) if m == n => None,
                             Some(g) => Some(gather(g, n, &idx)),
-                            None if m * m * 4 <= budget => Some(gram(&z.select(Axis(0), &idx), gamma)),
+                            None if fits(m) => Some(gram(&z.select(Axis(0), &idx), gamma)),
                             None => {
                                 return Err(HeadsError::InvalidParam(format!(
                                     "a binary problem of {m} samples needs a {} MiB kernel matrix; raise cache_mb \

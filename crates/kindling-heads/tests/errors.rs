@@ -55,6 +55,8 @@ fn bad_training_data_is_refused() {
         let wide = ndarray::Array2::<f32>::zeros((2, 3));
         let e = head.predict(wide.view()).unwrap_err();
         assert!(e.to_string().contains("3 columns but the head was fitted on 2"), "{kind}: {e}");
+        let e = head.decision_function(nan.view()).unwrap_err();
+        assert!(e.to_string().contains("non-finite feature at row 3"), "{kind}: {e}");
     }
 }
 
@@ -125,4 +127,28 @@ fn a_feature_file_is_not_a_head() {
     assert!(e.to_string().contains("not a saved Kindling head"), "{e}");
     let e = FeatureSet::load(dir.path().join("missing.safetensors")).unwrap_err();
     assert!(matches!(e, HeadsError::Io { .. }));
+}
+
+#[test]
+fn heads_fitted_on_a_class_subset_save_and_load() {
+    // labels 0 and 1 only, in a file that names four classes (as `extract --classes 0,1` writes)
+    let (x, y) = toy();
+    let keep: Vec<usize> = (0..4).collect();
+    let x = x.select(ndarray::Axis(0), &keep);
+    let fs = FeatureSet::new(x, y[..4].to_vec(), ["a", "b", "c", "d"].map(String::from).to_vec(), "toy").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for kind in HeadKind::ALL {
+        let p = match kind {
+            HeadKind::Gbdt => HeadParams::Gbdt(GbdtParams::new().rounds(5).min_leaf_weight(0.0)),
+            k => HeadParams::default_for(k),
+        };
+        let (saved, report) = kindling_heads::fit_and_evaluate(&[p], None, &fs, &fs).unwrap();
+        assert_eq!(report.test_accuracy, 1.0, "{kind}");
+        let path = dir.path().join(format!("{kind}.safetensors"));
+        saved.save(&path).unwrap();
+        let back = SavedHead::load(&path).unwrap();
+        assert_eq!(back.classes.len(), 4);
+        let top = kindling_heads::predict_features(&back, fs.view(), 2).unwrap();
+        assert_eq!(top[3].top[0].class, "b", "{kind}");
+    }
 }
