@@ -3,6 +3,7 @@
 //! Run `kindling --help` for the list of commands.
 
 mod data;
+mod fit;
 mod predict;
 mod weights;
 
@@ -29,6 +30,12 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Fetch or list official weight files.
     Weights(weights::WeightsArgs),
+    /// Train an image classifier from scratch (report folder with metrics, curves, checkpoints).
+    Train(fit::TrainArgs),
+    /// Fine-tune a pretrained CNN: new head, smaller LR for pretrained stages, frozen first stages.
+    Finetune(fit::FinetuneArgs),
+    /// Evaluate a trained run on a dataset split (JSON metrics).
+    Eval(fit::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +44,9 @@ fn main() -> ExitCode {
         Command::Data(args) => data::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Weights(args) => weights::run(args),
+        Command::Train(args) => fit::run_train(args),
+        Command::Finetune(args) => fit::run_finetune(args),
+        Command::Eval(args) => fit::run_eval(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
