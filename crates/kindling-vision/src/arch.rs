@@ -330,6 +330,8 @@ impl VisionModelConfig {
 /// assert_eq!(model.forward(x).dims(), [1, 4]);
 /// # Ok::<(), kindling_core::Error>(())
 /// ```
+// A model is built once and moved rarely; boxing a variant would not fit burn's Module derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum VisionModel {
     /// A ResNet.
