@@ -4,25 +4,24 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use kindling_core::DeviceSpec;
-use kindling_data::transform::{Pipeline, Transform};
 use kindling_data::{DataSource, Split};
-use kindling_heads::{ExtractConfig, FeatureExtractor, extract_features};
-use kindling_vision::efficientnet::EfficientNetLiteConfig;
-use kindling_vision::pretrained::{self, PretrainedSpec};
+use kindling_heads::{ExtractConfig, VisionExtractor, extract_features};
+use kindling_vision::Arch;
 
 use crate::CliResult;
+use crate::predict::{PredictArgs, load_model};
 
 /// Arguments of `kindling extract`.
 #[derive(Args)]
 pub struct ExtractArgs {
-    /// Feature extractor: efficientnet_lite0.
+    /// Feature extractor: resnet18 … resnet152, vgg11 … vgg19_bn, efficientnet_lite0 … efficientnet_lite4.
     #[arg(long, default_value = "efficientnet_lite0")]
     model: String,
-    /// PyTorch-keyed weight file (.pth or .safetensors) to load instead of the pretrained weights.
+    /// Weights: a torchvision-keyed `.pth` or safetensors file (any number of classes: the classifier is
+    /// not used). Default: the shipped or cached ImageNet weights, as `kindling predict`.
     #[arg(long, conflicts_with = "pretrained")]
     weights: Option<PathBuf>,
-    /// Use the pretrained ImageNet weights (the default when --weights is not given).
+    /// Use the architecture's ImageNet weights; an error if they are not available.
     #[arg(long)]
     pretrained: bool,
     /// Dataset: fashion-mnist, mnist, idx:DIR, folder:DIR.
@@ -49,44 +48,38 @@ pub struct ExtractArgs {
     classes: Vec<usize>,
     /// Device: cpu, ndarray, cuda[:N].
     #[arg(long, default_value = "cpu")]
-    device: DeviceSpec,
+    device: String,
 }
 
-/// Builds the extractor named `model` and its evaluation preprocessing.
-///
-/// Note for the lead: extend this with the generic vision model (VGG/ResNet) once it lands; every model
-/// with a `forward_features` fits `kindling_heads::FeatureExtractor` through `FnExtractor`.
-pub fn load_extractor(
-    model: &str,
-    weights: Option<&std::path::Path>,
-    device: &burn::tensor::Device,
-) -> CliResult<(Box<dyn FeatureExtractor>, Pipeline)> {
-    let spec = PretrainedSpec::get(model)?;
-    let net = match weights {
-        None => pretrained::efficientnet_lite0(device)?,
-        Some(path) => {
-            let net = EfficientNetLiteConfig::lite(0).init(device);
-            let map = net.torch_key_map();
-            pretrained::load_torch_keyed(net, path, &map)?
-        }
-    };
-    Ok((Box::new(net), spec.preprocessing()))
+/// The model and preprocessing `kindling predict` would use for the same flags.
+fn predict_args(args: &ExtractArgs) -> PredictArgs {
+    PredictArgs {
+        model: args.model.clone(),
+        pretrained: args.pretrained,
+        weights: args.weights.clone(),
+        num_classes: None,
+        small_input: false,
+        labels: None,
+        topk: 1,
+        logits: false,
+        input_tensor: None,
+        images: Vec::new(),
+        resize: args.image_size,
+        crop: args.image_size,
+        mean: None,
+        std: None,
+        no_normalize: false,
+        batch_size: args.batch_size,
+        device: args.device.clone(),
+    }
 }
 
-/// `spec`'s steps with the resize and crop replaced by `size`.
-pub fn resized(pipeline: Pipeline, size: u32) -> Pipeline {
-    let mut steps = vec![Transform::Resize(size), Transform::CenterCrop(size)];
-    steps.extend(pipeline.steps.into_iter().filter(|s| !matches!(s, Transform::Resize(_) | Transform::CenterCrop(_))));
-    Pipeline { steps, normalize: pipeline.normalize }
-}
-
+/// Runs `kindling extract`: progress on stderr, the feature file at `--out`.
 pub fn run(args: ExtractArgs) -> CliResult {
-    let device = args.device.device()?;
-    let (extractor, pipeline) = load_extractor(&args.model, args.weights.as_deref(), &device)?;
-    let pipeline = match args.image_size {
-        Some(s) => resized(pipeline, s),
-        None => pipeline,
-    };
+    let device = kindling_core::device_from_str(&args.device)?;
+    let arch: Arch = args.model.parse()?;
+    let pargs = predict_args(&args);
+    let extractor = VisionExtractor { arch, model: load_model(&pargs, &device)? };
     let source: DataSource = args.data.parse()?;
     let mut data = source.load(args.split)?;
     if !args.classes.is_empty() {
@@ -96,9 +89,9 @@ pub fn run(args: ExtractArgs) -> CliResult {
     if let Some(per) = args.per_class {
         data = data.subset(&kindling_data::split::first_per_class(&data.labels(), per));
     }
-    let config = ExtractConfig::new(pipeline).with_batch_size(args.batch_size);
+    let config = ExtractConfig::new(pargs.pipeline(arch)).with_batch_size(args.batch_size);
     let start = std::time::Instant::now();
-    let features = extract_features(extractor.as_ref(), &data, data.classes(), &config, &device, |done, total| {
+    let features = extract_features(&extractor, &data, data.classes(), &config, &device, |done, total| {
         eprint!("\rextracting {} {}: {done}/{total}", source, args.split.name());
         let _ = std::io::stderr().flush();
     })?;

@@ -6,6 +6,7 @@ use kindling_core::derive_seed;
 use kindling_data::ImageItem;
 use kindling_data::transform::Pipeline;
 use kindling_vision::efficientnet::EfficientNetLite;
+use kindling_vision::{Arch, VisionModel};
 use ndarray::Array2;
 use rayon::prelude::*;
 
@@ -37,8 +38,9 @@ pub trait FeatureExtractor: Sync {
 impl FeatureExtractor for EfficientNetLite {
     fn name(&self) -> String {
         // Lite0..4 differ in block count (depth) and in the width of the last stage.
-        let blocks: usize = self.stages.iter().map(Vec::len).sum();
-        let last = self.stages.last().and_then(|s| s.last()).map_or(0, |b| b.project.conv.weight.dims()[0]);
+        let stages = self.stages();
+        let blocks: usize = stages.iter().map(|s| s.len()).sum();
+        let last = stages[6].last().map_or(0, |b| b.project.conv.weight.dims()[0]);
         match (blocks, last) {
             (16, 320) => "efficientnet_lite0",
             (21, 320) => "efficientnet_lite1",
@@ -56,6 +58,39 @@ impl FeatureExtractor for EfficientNetLite {
 
     fn features(&self, images: Tensor<4>) -> Tensor<2> {
         self.forward_features(images)
+    }
+}
+
+/// Any Kindling vision model (VGG, ResNet, EfficientNet-Lite) as a feature extractor: the input of its
+/// last linear layer ([`VisionModel::forward_pre_logits`]: pooled features for ResNet and EfficientNet,
+/// the 4096-wide `fc2` activation for VGG), named after its architecture.
+///
+/// ```
+/// use kindling_heads::{FeatureExtractor, VisionExtractor};
+/// use kindling_vision::Arch;
+/// let device = kindling_core::default_device();
+/// let ex = VisionExtractor { arch: Arch::Resnet18, model: Arch::Resnet18.init(10, &device) };
+/// assert_eq!((ex.name(), ex.num_features()), ("resnet18".to_string(), 512));
+/// let x = burn::tensor::Tensor::<4>::zeros([2, 3, 32, 32], &device);
+/// assert_eq!(ex.features(x).dims(), [2, 512]);
+/// ```
+#[derive(Debug)]
+pub struct VisionExtractor {
+    /// The architecture (its name goes into feature files).
+    pub arch: Arch,
+    /// The model, with its weights.
+    pub model: VisionModel,
+}
+
+impl FeatureExtractor for VisionExtractor {
+    fn name(&self) -> String {
+        self.arch.name().to_string()
+    }
+    fn num_features(&self) -> usize {
+        self.model.num_pre_logits()
+    }
+    fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        self.model.forward_pre_logits(images)
     }
 }
 

@@ -4,7 +4,7 @@
 //! classical models fitted on its features are strong baselines that often win with few labels.
 //!
 //! - [`extract_features`] runs any [`FeatureExtractor`] (e.g. an EfficientNet-Lite) over a dataset in
-//!   batches and returns a [`FeatureSet`], which [`FeatureSet::save`]s to safetensors (`features` f32
+//!   batches (any Kindling CNN through [`VisionExtractor`]) and returns a [`FeatureSet`], which [`FeatureSet::save`]s to safetensors (`features` f32
 //!   `[N, D]`, `labels` i64 `[N]`, class names and model name in the metadata).
 //! - Heads in linfa's style: hyper-parameters checked by [`linfa::ParamGuard`], [`linfa::traits::Fit`]
 //!   returning a fitted model implementing [`Classifier`] (`predict`, `decision_function`,
@@ -38,7 +38,7 @@ mod smo;
 mod svm;
 
 pub use error::{HeadsError, Result};
-pub use extract::{ExtractConfig, FeatureExtractor, FnExtractor, extract_features};
+pub use extract::{ExtractConfig, FeatureExtractor, FnExtractor, VisionExtractor, extract_features};
 pub use features::FeatureSet;
 pub use fit::{CvReport, CvScore, FitReport, default_grid, fit_and_evaluate, grid_search, stratified_folds};
 pub use gbdt::{GbdtHead, GbdtParams, GbdtValidParams};

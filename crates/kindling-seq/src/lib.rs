@@ -1,1 +1,44 @@
-//! kindling-seq
+//! # kindling-seq
+//!
+//! Recurrent layers for Kindling on [burn](https://burn.dev): Elman RNN (tanh), LSTM and GRU
+//! stacks with PyTorch's interface and weight layout.
+//!
+//! - [`RecurrentConfig`] → [`Recurrent`]: `num_layers`, `bidirectional`, dropout between layers,
+//!   optional biases; batch-first input `[B, T, I]`, output `[B, T, D*H]`, states `[L*D, B, H]`.
+//! - Ragged batches: pass the sequence lengths and padding never changes results (see
+//!   [`Recurrent::forward`]); final states are taken at each sequence's true end.
+//! - PyTorch parity: [`StateDict`] reads `.pth` / safetensors files and
+//!   [`Recurrent::load_state_dict`] loads `nn.RNN` / `nn.LSTM` / `nn.GRU` weights (including
+//!   `_reverse` and deeper `l{k}` keys); outputs and final states match PyTorch to 1e-5.
+//! - Speed: fused gate weights (one `[G*H, I]` and one `[G*H, H]` matrix per cell), one
+//!   recurrent matmul per step, one input-projection matmul for all steps at inference, gate
+//!   nonlinearities on slices of the fused pre-activations. Differentiable with burn's autodiff.
+//!
+//! ```
+//! use burn::tensor::{Distribution, Tensor};
+//! use kindling_seq::{CellKind, RecurrentConfig};
+//!
+//! let device = kindling_core::default_device();
+//! let lstm = RecurrentConfig::new(CellKind::Lstm, 4, 6).with_num_layers(2).init(&device)?;
+//! let x = Tensor::<3>::random([2, 5, 4], Distribution::Normal(0.0, 1.0), &device);
+//! let (out, state) = lstm.forward(x, Some(&[5, 3]), None)?;
+//! assert_eq!(out.dims(), [2, 5, 6]);
+//! assert_eq!(state.h.dims(), [2, 2, 6]);
+//! assert_eq!(state.c.map(|c| c.dims()), Some([2, 2, 6]));
+//! # Ok::<(), kindling_seq::SeqError>(())
+//! ```
+
+mod act;
+mod cell;
+mod error;
+mod gru;
+mod import;
+mod lstm;
+mod padding;
+mod rnn;
+mod stack;
+
+pub use cell::{CellKind, RecurrentCell};
+pub use error::{Result, SeqError};
+pub use import::StateDict;
+pub use stack::{Recurrent, RecurrentConfig, RecurrentLayer, RecurrentState};

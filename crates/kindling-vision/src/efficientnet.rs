@@ -1,7 +1,7 @@
 //! EfficientNet-Lite0..4 (Tan & Le 2019; the "Lite" variants for mobile/edge accelerators): MBConv blocks
 //! with depthwise convolutions and ReLU6, no squeeze-and-excitation, and a stem and head that are not
 //! scaled with the width multiplier. Structurally identical to the reference PyTorch implementation
-//! (PyPI `efficientnet-lite-pytorch`), so its `state_dict`s load: see [`EfficientNetLite::torch_key_map`].
+//! (PyPI `efficientnet-lite-pytorch`), so its `state_dict`s load through [`crate::weights::load_weights`].
 //!
 //! Convolutions use TensorFlow "SAME" padding (asymmetric for stride 2), as the weights were trained in
 //! TensorFlow. Inputs are RGB scaled as `(x - 127) / 128` on the 0–255 scale
@@ -28,10 +28,10 @@ const BASE_STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
     (1, 3, 1, 6, 192, 320),
 ];
 
-/// Stage names of EfficientNet-Lite, in forward order: the stem, seven MBConv stages, the 1×1 head
-/// convolution and the classifier.
+/// Stage names of EfficientNet-Lite, in forward order: the stem, seven MBConv stages, the 1×1
+/// convolution to 1280 channels (`top`, Keras' "top_conv") and the classifier (`head`).
 pub const EFFICIENTNET_STAGES: [&str; 10] =
-    ["stem", "stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "head", "classifier"];
+    ["stem", "stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "top", "head"];
 
 /// Configuration of an [`EfficientNetLite`].
 ///
@@ -53,8 +53,11 @@ pub struct EfficientNetLiteConfig {
     /// Drop-connect (stochastic depth) rate, scaled linearly over the blocks; training only.
     #[config(default = 0.2)]
     pub drop_connect_rate: f64,
-    /// BatchNorm momentum (PyTorch convention; TensorFlow's decay 0.99 is 0.01 here).
-    #[config(default = 0.01)]
+    /// BatchNorm momentum (PyTorch convention). The reference trains from scratch with 0.01
+    /// (TensorFlow's decay 0.99) over hundreds of epochs; Kindling defaults to PyTorch's 0.1 so that
+    /// short fine-tuning runs adapt the running statistics of unfrozen stages within an epoch.
+    /// Inference does not depend on it.
+    #[config(default = 0.1)]
     pub bn_momentum: f64,
     /// BatchNorm epsilon.
     #[config(default = 1e-3)]
@@ -109,7 +112,7 @@ impl EfficientNetLiteConfig {
         let layout = self.stage_layout();
         let total: usize = layout.iter().map(|l| l.0).sum();
         let mut index = 0;
-        let mut stages = Vec::new();
+        let mut stages: Vec<Vec<MbConv>> = Vec::new();
         for &(repeats, k, stride, expand, cin, cout) in &layout {
             let mut blocks = Vec::new();
             for j in 0..repeats {
@@ -128,12 +131,20 @@ impl EfficientNetLiteConfig {
             stages.push(blocks);
         }
         let last_out = layout.last().map_or(320, |l| l.5);
+        let mut stages = stages.into_iter();
+        let mut next = || stages.next().unwrap_or_default();
         EfficientNetLite {
             stem: conv_bn(3, 32, 3, 2, 1),
-            stages,
-            head: conv_bn(last_out, 1280, 1, 1, 1),
+            stage1: next(),
+            stage2: next(),
+            stage3: next(),
+            stage4: next(),
+            stage5: next(),
+            stage6: next(),
+            stage7: next(),
+            top: conv_bn(last_out, 1280, 1, 1, 1),
             dropout: DropoutConfig::new(dropout).init(),
-            classifier: LinearConfig::new(1280, self.num_classes).init(device),
+            head: LinearConfig::new(1280, self.num_classes).init(device),
         }
     }
 }
@@ -214,20 +225,37 @@ impl MbConv {
 pub struct EfficientNetLite {
     /// 3×3 stride-2 convolution to 32 channels + BN + ReLU6.
     pub stem: ConvBn,
-    /// Seven stages of MBConv blocks.
-    pub stages: Vec<Vec<MbConv>>,
+    /// MBConv stage 1 (k3, 16 channels, stride 1).
+    pub stage1: Vec<MbConv>,
+    /// MBConv stage 2 (k3, 24 channels, stride 2).
+    pub stage2: Vec<MbConv>,
+    /// MBConv stage 3 (k5, 40 channels, stride 2).
+    pub stage3: Vec<MbConv>,
+    /// MBConv stage 4 (k3, 80 channels, stride 2).
+    pub stage4: Vec<MbConv>,
+    /// MBConv stage 5 (k5, 112 channels, stride 1).
+    pub stage5: Vec<MbConv>,
+    /// MBConv stage 6 (k5, 192 channels, stride 2).
+    pub stage6: Vec<MbConv>,
+    /// MBConv stage 7 (k3, 320 channels, stride 1).
+    pub stage7: Vec<MbConv>,
     /// 1×1 convolution to 1280 channels + BN + ReLU6.
-    pub head: ConvBn,
+    pub top: ConvBn,
     /// Dropout before the classifier.
     pub dropout: Dropout,
-    /// Final linear layer.
-    pub classifier: Linear,
+    /// The classifier (final linear layer).
+    pub head: Linear,
 }
 
 impl EfficientNetLite {
+    /// The seven MBConv stages in order.
+    pub fn stages(&self) -> [&Vec<MbConv>; 7] {
+        [&self.stage1, &self.stage2, &self.stage3, &self.stage4, &self.stage5, &self.stage6, &self.stage7]
+    }
+
     /// Logits `[B, num_classes]` for images `[B, 3, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        self.classifier.forward(self.dropout.forward(self.forward_features(x)))
+        self.head.forward(self.dropout.forward(self.forward_features(x)))
     }
 
     /// Pooled features `[B, 1280]` before the classifier.
@@ -237,78 +265,81 @@ impl EfficientNetLite {
         maps.mean_dim(3).mean_dim(2).reshape([b, c])
     }
 
-    /// Feature map of the head `[B, 1280, H/32, W/32]`.
+    /// Feature map of the `top` convolution, `[B, 1280, H/32, W/32]`.
     pub fn forward_maps(&self, x: Tensor<4>) -> Tensor<4> {
         let mut x = self.stem.forward_relu6(x);
-        for stage in &self.stages {
+        for stage in self.stages() {
             for block in stage {
                 x = block.forward(x);
             }
         }
-        self.head.forward_relu6(x)
+        self.top.forward_relu6(x)
     }
 
-    /// Output of every named stage from `stem` to `head`, in order.
-    pub fn forward_stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
-        let mut out = Vec::with_capacity(self.stages.len() + 2);
+    /// Output of every convolutional stage (`stem`, `stage1`..`stage7`, `top`), named, in order.
+    pub fn feature_maps(&self, x: Tensor<4>) -> Vec<(&'static str, Tensor<4>)> {
+        let mut out = Vec::with_capacity(9);
         let mut x = self.stem.forward_relu6(x);
-        out.push(x.clone());
-        for stage in &self.stages {
+        out.push((EFFICIENTNET_STAGES[0], x.clone()));
+        for (i, stage) in self.stages().into_iter().enumerate() {
             for block in stage {
                 x = block.forward(x);
             }
-            out.push(x.clone());
+            out.push((EFFICIENTNET_STAGES[i + 1], x.clone()));
         }
-        out.push(self.head.forward_relu6(x));
+        out.push((EFFICIENTNET_STAGES[8], self.top.forward_relu6(x)));
         out
     }
 
     /// Width of the pooled features (1280).
     pub fn num_features(&self) -> usize {
-        self.classifier.weight.dims()[0]
+        self.head.weight.lazy_shape()[0]
     }
 
     /// Number of classes of the current head.
     pub fn num_classes(&self) -> usize {
-        self.classifier.weight.dims()[1]
+        self.head.weight.lazy_shape()[1]
     }
 
     /// Replaces the classifier with a freshly initialised `num_classes`-way layer; the backbone is kept.
     pub fn with_num_classes(mut self, num_classes: usize) -> Self {
-        let device = self.classifier.weight.device();
-        self.classifier = LinearConfig::new(self.num_features(), num_classes).init(&device);
+        let device = self.head.weight.device();
+        self.head = LinearConfig::new(self.num_features(), num_classes).init(&device);
         self
     }
 
-    /// Pairs `(reference key, Kindling path)` for every tensor of the reference PyTorch implementation
-    /// (`_conv_stem`, `_bn0`, `_blocks.N._expand_conv`/`_bn0`/`_depthwise_conv`/`_bn1`/`_project_conv`/`_bn2`,
-    /// `_conv_head`, `_bn1`, `_fc`). BatchNorm keys keep PyTorch's `weight`/`bias` names (the loader's
-    /// adapter maps them to `gamma`/`beta`).
-    pub fn torch_key_map(&self) -> Vec<(String, String)> {
-        let mut map = Vec::new();
-        let mut conv_bn = |torch_conv: &str, torch_bn: &str, ours: &str| {
-            map.push((format!("{torch_conv}.weight"), format!("{ours}.conv.weight")));
-            for p in ["weight", "bias", "running_mean", "running_var"] {
-                map.push((format!("{torch_bn}.{p}"), format!("{ours}.bn.{p}")));
-            }
+    /// Freezes the named stages (no gradients; BatchNorm statistics and drop-connect fixed).
+    pub fn freeze_stages(self, stages: &[&str]) -> kindling_core::Result<Self> {
+        Ok(self.freeze_group(crate::stages::stage_group("", stages, &EFFICIENTNET_STAGES)?))
+    }
+}
+
+/// The reference implementation's layer names (`_conv_stem`, `_bn0`, `_blocks.N._expand_conv`,
+/// `_bn0`/`_bn1`/`_bn2` of each block, `_conv_head`, `_bn1`, `_fc`), so that
+/// [`weights::load_weights`](crate::weights::load_weights) reads its `state_dict`s.
+impl crate::weights::TorchvisionNames for EfficientNetLite {
+    fn torchvision_names(&self) -> Vec<(String, String)> {
+        let mut names = Vec::new();
+        let mut conv_bn = |ours: String, conv: String, bn: String| {
+            names.push((format!("{ours}.conv"), conv));
+            names.push((format!("{ours}.bn"), bn));
         };
-        conv_bn("_conv_stem", "_bn0", "stem");
+        conv_bn("stem".into(), "_conv_stem".into(), "_bn0".into());
         let mut n = 0;
-        for (s, stage) in self.stages.iter().enumerate() {
+        for (s, stage) in self.stages().into_iter().enumerate() {
             for (j, block) in stage.iter().enumerate() {
-                let (t, o) = (format!("_blocks.{n}"), format!("stages.{s}.{j}"));
+                let (o, t) = (format!("{}.{j}", EFFICIENTNET_STAGES[s + 1]), format!("_blocks.{n}"));
                 if block.expand.is_some() {
-                    conv_bn(&format!("{t}._expand_conv"), &format!("{t}._bn0"), &format!("{o}.expand"));
+                    conv_bn(format!("{o}.expand"), format!("{t}._expand_conv"), format!("{t}._bn0"));
                 }
-                conv_bn(&format!("{t}._depthwise_conv"), &format!("{t}._bn1"), &format!("{o}.depthwise"));
-                conv_bn(&format!("{t}._project_conv"), &format!("{t}._bn2"), &format!("{o}.project"));
+                conv_bn(format!("{o}.depthwise"), format!("{t}._depthwise_conv"), format!("{t}._bn1"));
+                conv_bn(format!("{o}.project"), format!("{t}._project_conv"), format!("{t}._bn2"));
                 n += 1;
             }
         }
-        conv_bn("_conv_head", "_bn1", "head");
-        map.push(("_fc.weight".into(), "classifier.weight".into()));
-        map.push(("_fc.bias".into(), "classifier.bias".into()));
-        map
+        conv_bn("top".into(), "_conv_head".into(), "_bn1".into());
+        names.push(("head".into(), "_fc".into()));
+        names
     }
 }
 

@@ -1,6 +1,41 @@
 //! # kindling-vision
 //!
-//! CNNs for Kindling.
+//! CNNs structurally identical to their reference implementations, with weight import:
+//!
+//! - [`ResNet`] (18/34/50/101/152, torchvision v1.5, optional small-input stem) and [`Vgg`]
+//!   (11/13/16/19, with or without BatchNorm), burn `Config` + `Module`, one family per file;
+//!   [`efficientnet`]: EfficientNet-Lite0..4;
+//! - a transfer-learning API on every model: named stages, `forward_features`, per-stage
+//!   `feature_maps`, `with_num_classes`, `num_features`, stage freezing ([`StagedClassifier`]);
+//! - [`Arch`] (torchvision names) and [`VisionModel`], one wrapper for any torchvision architecture;
+//! - [`weights`]: torchvision `.pth` / safetensors import with key remapping and typed
+//!   [`WeightError`]s, safetensors export; [`pretrained`]: weights shipped with Kindling;
+//! - [`fetch`]: official torchvision weight files downloaded to a cache with SHA-256 checks;
+//! - [`predict`]: the `kindling predict` pipeline (top-k records per image or input tensor).
+//!
+//! ```
+//! use kindling_vision::{Arch, VisionModel};
+//! let device = kindling_core::default_device();
+//! let model: VisionModel = "resnet18".parse::<Arch>()?.init(1000, &device).with_num_classes(10);
+//! let x = burn::tensor::Tensor::<4>::zeros([2, 3, 64, 64], &device);
+//! assert_eq!(model.forward(x.clone()).dims(), [2, 10]);
+//! assert_eq!(model.forward_features(x).dims(), [2, model.num_features()]);
+//! # Ok::<(), kindling_core::Error>(())
+//! ```
 
+mod arch;
 pub mod efficientnet;
+pub mod fetch;
+pub mod predict;
 pub mod pretrained;
+mod resnet;
+mod staged;
+mod stages;
+mod vgg;
+pub mod weights;
+
+pub use arch::{Arch, Family, VisionModel, VisionModelConfig};
+pub use resnet::{BlockKind, Downsample, ResNet, ResNetConfig, ResidualBlock, Stem};
+pub use staged::StagedClassifier;
+pub use vgg::{ConvUnit, VGG_CHANNELS, Vgg, VggClassifier, VggConfig};
+pub use weights::{TorchvisionNames, WeightError};

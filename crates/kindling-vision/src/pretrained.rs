@@ -3,13 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::Module;
-use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
 use kindling_data::transform::{Normalize, Pipeline, Transform};
 
 use crate::efficientnet::{EfficientNetLite, EfficientNetLiteConfig};
 
-/// Errors of weight loading.
+/// Errors of pretrained-weight lookup and loading.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PretrainedError {
@@ -17,29 +15,18 @@ pub enum PretrainedError {
     #[error("no pretrained weights named `{0}`; known: efficientnet_lite0")]
     Unknown(String),
     /// The weights file was not found anywhere Kindling looks.
-    #[error("pretrained weights `{name}` not found (looked in: {looked}); run `kindling weights fetch {name}`")]
+    #[error(
+        "pretrained weights `{name}` not found (looked in: {looked}); run `cargo xtask data efficientnet-lite0` and `python3 scripts/convert/efficientnet_lite0.py`, or set KINDLING_WEIGHTS_DIR"
+    )]
     NotFound {
         /// Weights name.
         name: String,
         /// Places searched.
         looked: String,
     },
-    /// The file could not be read or parsed.
-    #[error("{}: {message}", path.display())]
-    Read {
-        /// File.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
-    /// The file and the model do not match.
-    #[error("{}: {message}", path.display())]
-    Mismatch {
-        /// File.
-        path: PathBuf,
-        /// First missing/unexpected key or shape mismatch.
-        message: String,
-    },
+    /// The file does not load into the model.
+    #[error(transparent)]
+    Weights(#[from] crate::weights::WeightError),
 }
 
 /// A pretrained checkpoint Kindling knows by name.
@@ -116,50 +103,5 @@ pub fn cache_dir() -> PathBuf {
 /// ```
 pub fn efficientnet_lite0(device: &burn::tensor::Device) -> Result<EfficientNetLite, PretrainedError> {
     let path = PretrainedSpec::get("efficientnet_lite0")?.resolve()?;
-    let model = EfficientNetLiteConfig::lite(0).init(device);
-    let map = model.torch_key_map();
-    load_torch_keyed(model, &path, &map)
-}
-
-/// Loads a PyTorch-keyed weight file (`.safetensors`, or a `.pth` in zip or legacy format) into
-/// `model`, renaming keys with `map` (`(torch key, module path)` pairs). Every module tensor must be
-/// filled and every file tensor used (`num_batches_tracked` counters excepted), with equal shapes.
-pub fn load_torch_keyed<M: Module + ModuleSnapshot>(
-    mut model: M,
-    path: &Path,
-    map: &[(String, String)],
-) -> Result<M, PretrainedError> {
-    let read = |message: String| PretrainedError::Read { path: path.to_path_buf(), message };
-    let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
-    let result = if is_safetensors {
-        let mut store = SafetensorsStore::from_file(path)
-            .with_from_adapter(PyTorchToBurnAdapter)
-            .allow_partial(true)
-            .validate(false);
-        for (from, to) in map {
-            store = store.with_key_remapping(format!("^{}$", regex_escape(from)), to.clone());
-        }
-        model.load_from(&mut store).map_err(|e| read(e.to_string()))?
-    } else {
-        let mut store = PytorchStore::from_file(path).allow_partial(true);
-        for (from, to) in map {
-            store = store.with_key_remapping(format!("^{}$", regex_escape(from)), to.clone());
-        }
-        model.load_from(&mut store).map_err(|e| read(e.to_string()))?
-    };
-    let mismatch = |message: String| PretrainedError::Mismatch { path: path.to_path_buf(), message };
-    if let Some(e) = result.errors.first() {
-        return Err(mismatch(e.to_string()));
-    }
-    if let Some((key, _)) = result.missing.first() {
-        return Err(mismatch(format!("missing tensor for `{key}`")));
-    }
-    if let Some(key) = result.unused.iter().find(|k| !k.ends_with("num_batches_tracked")) {
-        return Err(mismatch(format!("unexpected tensor `{key}`")));
-    }
-    Ok(model)
-}
-
-fn regex_escape(s: &str) -> String {
-    s.chars().flat_map(|c| if "\\.+*?()|[]{}^$".contains(c) { vec!['\\', c] } else { vec![c] }).collect()
+    Ok(crate::weights::load_weights(EfficientNetLiteConfig::lite(0).init(device), &path)?)
 }

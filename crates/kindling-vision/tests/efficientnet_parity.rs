@@ -1,14 +1,15 @@
 //! EfficientNet-Lite against the reference PyTorch implementation (fixtures from
 //! `scripts/fixtures/efficientnet_lite_parity.py`).
 
-use std::collections::HashMap;
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use std::path::{Path, PathBuf};
 
-use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot};
 use burn::tensor::{Tensor, TensorData};
 use kindling_core::tensor::{max_abs_diff, to_vec_f32, topk};
 use kindling_vision::efficientnet::EfficientNetLiteConfig;
 use kindling_vision::pretrained::{PretrainedSpec, efficientnet_lite0};
+use kindling_vision::weights;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/efficientnet").join(name)
@@ -81,19 +82,13 @@ fn lite0_to_lite4_have_the_reference_structure() {
     let device = kindling_core::default_device();
     for n in 0..5 {
         let model = EfficientNetLiteConfig::lite(n).init(&device);
-        let ours: HashMap<String, Vec<usize>> = model
-            .collect(None, Some(Box::new(BurnToPyTorchAdapter)), false)
-            .into_iter()
-            .map(|t| (t.name.clone(), t.shape.to_vec()))
-            .collect();
+        let layout = weights::torchvision_layout(&model).unwrap();
         let reference = json[format!("lite{n}")].as_object().unwrap();
-        let map = model.torch_key_map();
-        assert_eq!(map.len(), reference.len(), "lite{n}: number of tensors");
-        for (torch_key, path) in &map {
+        assert_eq!(layout.len(), reference.len(), "lite{n}: number of tensors");
+        for p in &layout {
             let want: Vec<usize> =
-                reference[torch_key].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
-            let torch_path = path.replace(".bn.gamma", ".bn.weight").replace(".bn.beta", ".bn.bias");
-            assert_eq!(ours.get(&torch_path), Some(&want), "lite{n}: {torch_key} -> {path}");
+                reference[&p.key].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            assert_eq!(p.shape, want, "lite{n}: {} -> {}", p.key, p.path);
         }
     }
 }
