@@ -71,6 +71,7 @@ fn predict_args(args: &ExtractArgs) -> PredictArgs {
         no_normalize: false,
         batch_size: args.batch_size,
         device: args.device.clone(),
+        head: None,
     }
 }
 

@@ -7,6 +7,7 @@ mod extract;
 mod fit;
 mod fit_head;
 mod predict;
+mod predict_head;
 mod weights;
 
 use std::process::ExitCode;
