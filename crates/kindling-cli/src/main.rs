@@ -3,6 +3,7 @@
 //! Run `kindling --help` for the list of commands.
 
 mod data;
+mod demo;
 mod extract;
 mod fit;
 mod fit_head;
@@ -27,6 +28,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job: scratch CNN vs fine-tuned pretrained EfficientNet-Lite0 vs linear probe, SVM and
+    /// boosted trees on its features, on the embedded Fashion-MNIST subset (no flags, no network).
+    Demo(demo::DemoArgs),
     /// Inspect datasets (embedded samples, IDX folders, ImageFolder trees).
     Data(data::DataArgs),
     /// Classify images (or a normalised input tensor) with a VGG or ResNet; one JSON object per line.
@@ -48,6 +52,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Data(args) => data::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Weights(args) => weights::run(args),
