@@ -9,6 +9,7 @@ mod fit;
 mod fit_head;
 mod predict;
 mod predict_head;
+mod seq;
 mod weights;
 
 use std::process::ExitCode;
@@ -47,6 +48,8 @@ enum Command {
     Extract(extract::ExtractArgs),
     /// Fit a classical head (SVM, boosted trees, logistic regression) on feature files; prints one JSON line.
     FitHead(fit_head::FitHeadArgs),
+    /// Recurrent sequence models: classify sequences, tag tokens.
+    Seq(seq::SeqArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => fit::run_eval(args),
         Command::Extract(args) => extract::run(args),
         Command::FitHead(args) => fit_head::run(args),
+        Command::Seq(args) => seq::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

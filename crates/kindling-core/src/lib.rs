@@ -16,6 +16,7 @@
 
 mod device;
 mod error;
+pub mod fs;
 mod seed;
 pub mod tensor;
 
