@@ -5,6 +5,7 @@ use std::sync::Once;
 
 use kindling_core::{Error, Result};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, register_font};
 use serde::Serialize;
 
@@ -162,28 +163,32 @@ pub fn plot_curves(path: &Path, title: &str, history: &[EpochRecord]) -> Result<
 /// Draws a confusion matrix (rows: true class, columns: predicted) as a PNG heat map with counts.
 pub fn plot_confusion(path: &Path, title: &str, metrics: &Metrics) -> Result<()> {
     font();
-    let n = metrics.confusion.len();
-    let root = BitMapBackend::new(path, (760, 700)).into_drawing_area();
+    let n = metrics.confusion.len().max(1);
+    let root = BitMapBackend::new(path, (120 + 64 * n as u32, 110 + 56 * n as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
-    let classes: Vec<String> = metrics.per_class.iter().map(|c| c.class.chars().take(12).collect()).collect();
+    let classes: Vec<String> = metrics.per_class.iter().map(|c| c.class.chars().take(10).collect()).collect();
+    let label = |i: usize| classes.get(i).cloned().unwrap_or_default();
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{title} (accuracy {:.1}%)", 100.0 * metrics.accuracy), ("sans-serif", 22))
-        .margin(10)
-        .x_label_area_size(90)
-        .y_label_area_size(100)
-        .build_cartesian_2d(0..n, 0..n)
+        .caption(format!("{title} (accuracy {:.1}%)", 100.0 * metrics.accuracy), ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(95)
+        .build_cartesian_2d((0..n).into_segmented(), (0..n).into_segmented())
         .map_err(|e| plot_err(path, e))?;
-    let label = |i: &usize| classes.get(*i).cloned().unwrap_or_default();
+    let center = |v: &SegmentValue<usize>| match v {
+        SegmentValue::CenterOf(i) => Some(*i),
+        _ => None,
+    };
     chart
         .configure_mesh()
         .disable_mesh()
         .x_labels(n)
         .y_labels(n)
-        .x_label_formatter(&label)
-        .y_label_formatter(&|i| (n - 1).checked_sub(*i).map(|j| label(&j)).unwrap_or_default())
+        .x_label_formatter(&|v| center(v).map(label).unwrap_or_default())
+        .y_label_formatter(&|v| center(v).and_then(|i| (n - 1).checked_sub(i)).map(label).unwrap_or_default())
         .x_desc("predicted")
         .y_desc("true")
-        .x_label_style(("sans-serif", 12).into_font().transform(FontTransform::Rotate90))
+        .label_style(("sans-serif", 11))
         .draw()
         .map_err(|e| plot_err(path, e))?;
     for (t, row) in metrics.confusion.iter().enumerate() {
@@ -192,11 +197,18 @@ pub fn plot_confusion(path: &Path, title: &str, metrics: &Metrics) -> Result<()>
             let frac = count as f64 / total;
             let shade = RGBColor(255 - (200.0 * frac) as u8, 255 - (150.0 * frac) as u8, 255);
             let y = n - 1 - t;
+            let cell = [
+                (SegmentValue::Exact(p), SegmentValue::Exact(y)),
+                (SegmentValue::Exact(p + 1), SegmentValue::Exact(y + 1)),
+            ];
+            chart.draw_series(std::iter::once(Rectangle::new(cell, shade.filled()))).map_err(|e| plot_err(path, e))?;
+            let style = ("sans-serif", 13).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
             chart
-                .draw_series(std::iter::once(Rectangle::new([(p, y), (p + 1, y + 1)], shade.filled())))
-                .map_err(|e| plot_err(path, e))?;
-            chart
-                .draw_series(std::iter::once(Text::new(count.to_string(), (p, y + 1), ("sans-serif", 14).into_font())))
+                .draw_series(std::iter::once(Text::new(
+                    count.to_string(),
+                    (SegmentValue::CenterOf(p), SegmentValue::CenterOf(y)),
+                    style,
+                )))
                 .map_err(|e| plot_err(path, e))?;
         }
     }

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint;
 use crate::config::{FineTuneConfig, OptimizerKind};
 use crate::metrics::Metrics;
-use crate::policy::{Stages, frozen_at, initially_frozen, lr_scheduler};
+use crate::policy::{ScheduledLr, Stages, frozen_at, initially_frozen, lr_scheduler, stage_lrs};
 use crate::progress::{Progress, ProgressMode};
 
 /// Validation summary of one epoch.
@@ -186,6 +186,8 @@ where
     let mut model = model.fork(&ad).train();
     let mut optim = optimizer(config);
     let mut sched = lr_scheduler(&stages, config, steps_per_epoch)?;
+    let head_peak = stage_lrs(stages.stages.len(), &config.lr)[stages.head()];
+    let head_schedule = ScheduledLr::new(head_peak, config.schedule, steps_per_epoch, config.epochs);
     let ckpt_dir = options.run_dir.as_ref().map(|d| d.join("checkpoint"));
     let mut state = TrainState::default();
     let mut best_model: Option<M> = None;
@@ -245,10 +247,8 @@ where
             correct += preds.iter().zip(&items).filter(|(p, it)| **p == it.label).count();
             loss_sum += value * chunk.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let lrs = sched.step();
-            head_lr =
-                lrs.lr_from_param(Default::default(), Some(&format!("{}.weight", stages.stages[stages.head()].0)));
-            model = optim.step(lrs, model, grads);
+            head_lr = head_peak * head_schedule.factor(epoch * steps_per_epoch + step);
+            model = optim.step(sched.step(), model, grads);
             progress.step(step + 1, steps_per_epoch, value, head_lr);
         }
         let val = match &data.val {

@@ -290,6 +290,9 @@ pub struct VisionModelConfig {
     /// ResNet small-input stem (3×3 stride-1 convolution, no max-pool); not available for VGG.
     #[config(default = false)]
     pub small_input: bool,
+    /// ResNet base width (stem and `layer1` channels; torchvision: 64); not available for other families.
+    #[config(default = 64)]
+    pub base_width: usize,
 }
 
 impl VisionModelConfig {
@@ -297,11 +300,15 @@ impl VisionModelConfig {
     pub fn init(&self, device: &Device) -> Result<VisionModel> {
         match (self.arch.resnet_config(), self.arch.vgg_config()) {
             (Some(c), _) => Ok(VisionModel::ResNet(
-                c.with_num_classes(self.num_classes).with_small_input(self.small_input).init(device),
+                c.with_num_classes(self.num_classes)
+                    .with_small_input(self.small_input)
+                    .with_base_width(self.base_width)
+                    .init(device),
             )),
-            (None, _) if self.small_input => {
-                Err(Error::Config(format!("{}: the small-input stem exists only for ResNets", self.arch)))
-            }
+            (None, _) if self.small_input || self.base_width != 64 => Err(Error::Config(format!(
+                "{}: the small-input stem and other base widths exist only for ResNets",
+                self.arch
+            ))),
             _ => Ok(self.arch.init(self.num_classes, device)),
         }
     }
@@ -323,6 +330,8 @@ impl VisionModelConfig {
 /// assert_eq!(model.forward(x).dims(), [1, 4]);
 /// # Ok::<(), kindling_core::Error>(())
 /// ```
+// A model is built once and moved rarely; boxing a variant would not fit burn's Module derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum VisionModel {
     /// A ResNet.

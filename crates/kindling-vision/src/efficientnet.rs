@@ -53,8 +53,11 @@ pub struct EfficientNetLiteConfig {
     /// Drop-connect (stochastic depth) rate, scaled linearly over the blocks; training only.
     #[config(default = 0.2)]
     pub drop_connect_rate: f64,
-    /// BatchNorm momentum (PyTorch convention; TensorFlow's decay 0.99 is 0.01 here).
-    #[config(default = 0.01)]
+    /// BatchNorm momentum (PyTorch convention). The reference trains from scratch with 0.01
+    /// (TensorFlow's decay 0.99) over hundreds of epochs; Kindling defaults to PyTorch's 0.1 so that
+    /// short fine-tuning runs adapt the running statistics of unfrozen stages within an epoch.
+    /// Inference does not depend on it.
+    #[config(default = 0.1)]
     pub bn_momentum: f64,
     /// BatchNorm epsilon.
     #[config(default = 1e-3)]

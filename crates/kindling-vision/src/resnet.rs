@@ -60,6 +60,10 @@ pub struct ResNetConfig {
     /// instead of torchvision's 7×7 stride-2 convolution + 3×3 max-pool.
     #[config(default = false)]
     pub small_input: bool,
+    /// Channels of the stem and `layer1` (torchvision: 64); `layer2..4` use 2×, 4×, 8×. Narrower
+    /// networks (e.g. 16) train fast from scratch on small images; pretrained weights need 64.
+    #[config(default = 64)]
+    pub base_width: usize,
 }
 
 impl ResNetConfig {
@@ -87,16 +91,17 @@ impl ResNetConfig {
     /// Creates the model with torchvision's initialisation (Kaiming-normal fan-out convolutions,
     /// BatchNorm γ = 1, β = 0). Parameters are lazy: loading weights right away skips the random fill.
     pub fn init(&self, device: &Device) -> ResNet {
+        let w = self.base_width.max(1);
         let stem = if self.small_input {
-            Stem { conv: conv(3, 64, 3, 1, device), bn: bn(64, device), pool: None }
+            Stem { conv: conv(3, w, 3, 1, device), bn: bn(w, device), pool: None }
         } else {
             let pool = MaxPool2dConfig::new([3, 3])
                 .with_strides([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init();
-            Stem { conv: conv(3, 64, 7, 2, device), bn: bn(64, device), pool: Some(pool) }
+            Stem { conv: conv(3, w, 7, 2, device), bn: bn(w, device), pool: Some(pool) }
         };
-        let mut in_planes = 64;
+        let mut in_planes = w;
         let mut make_layer = |planes: usize, blocks: usize, stride: usize| {
             let layer: Vec<ResidualBlock> = (0..blocks)
                 .map(|i| {
@@ -108,11 +113,11 @@ impl ResNetConfig {
                 .collect();
             layer
         };
-        let layer1 = make_layer(64, self.layers[0], 1);
-        let layer2 = make_layer(128, self.layers[1], 2);
-        let layer3 = make_layer(256, self.layers[2], 2);
-        let layer4 = make_layer(512, self.layers[3], 2);
-        let num_features = 512 * self.block.expansion();
+        let layer1 = make_layer(w, self.layers[0], 1);
+        let layer2 = make_layer(2 * w, self.layers[1], 2);
+        let layer3 = make_layer(4 * w, self.layers[2], 2);
+        let layer4 = make_layer(8 * w, self.layers[3], 2);
+        let num_features = 8 * w * self.block.expansion();
         ResNet {
             stem,
             layer1,
