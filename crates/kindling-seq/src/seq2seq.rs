@@ -295,7 +295,8 @@ impl Seq2Seq {
 
 /// Decodes source id sequences in batches of `batch_size` (sorted by length, so padding stays
 /// small) with beam search of `beam.width` (greedy when 1); returns the best target of each, in
-/// input order.
+/// input order. A `beam.max_len` of 0 allows `2 × S + 10` tokens, `S` the longest source of the
+/// batch.
 ///
 /// ```
 /// use kindling_seq::decode::BeamConfig;
@@ -323,11 +324,15 @@ pub fn translate(
             return Err(SeqError::Input("a source sequence is empty or holds the padding id".into()));
         }
         let (ids, lengths) = pad_tokens(&seqs, device)?;
+        let mut beam = beam.clone();
+        if beam.max_len == 0 {
+            beam.max_len = 2 * lengths.iter().max().copied().unwrap_or(0) + 10;
+        }
         let best: Vec<Vec<usize>> = if beam.width <= 1 {
             model.greedy(ids, &lengths, beam.max_len)?
         } else {
             model
-                .beam(ids, &lengths, beam)?
+                .beam(ids, &lengths, &beam)?
                 .into_iter()
                 .map(|h| h.into_iter().next().unwrap_or_default().tokens)
                 .collect()
