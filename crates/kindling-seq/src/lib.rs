@@ -36,15 +36,21 @@
 //! ```
 
 mod act;
+pub mod attention;
+pub mod attn_decoder;
 pub mod batch;
+pub mod caption;
 mod cell;
+pub mod charlm;
 pub mod classifier;
+pub mod decode;
 mod error;
 mod gru;
 mod import;
 mod lstm;
 mod padding;
 mod rnn;
+pub mod seq2seq;
 mod stack;
 pub mod tagger;
 pub mod train;

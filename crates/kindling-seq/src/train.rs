@@ -220,6 +220,12 @@ pub struct FitOutcome<M> {
 /// A boxed item-length function (see [`Trainer::with_length`]).
 type LengthFn<'a, I> = Box<dyn Fn(&I) -> usize + 'a>;
 
+/// A boxed batch plan (see [`Trainer::with_batch_plan`]).
+type PlanFn<'a> = Box<dyn Fn(usize, usize) -> Vec<Vec<usize>> + 'a>;
+
+/// A boxed epoch hook (see [`Trainer::with_epoch_start`]).
+type EpochFn<'a> = Box<dyn Fn(usize) + 'a>;
+
 /// The training loop (see the [module documentation](self) for a complete example).
 ///
 /// ```
@@ -236,12 +242,14 @@ pub struct Trainer<'a, I> {
     config: TrainConfig,
     options: RunOptions,
     length: Option<LengthFn<'a, I>>,
+    plan: Option<PlanFn<'a>>,
+    epoch_start: Option<EpochFn<'a>>,
 }
 
 impl<'a, I> Trainer<'a, I> {
     /// A trainer with default [`RunOptions`] (no checkpoints, automatic progress).
     pub fn new(config: TrainConfig) -> Self {
-        Self { config, options: RunOptions::default(), length: None }
+        Self { config, options: RunOptions::default(), length: None, plan: None, epoch_start: None }
     }
 
     /// Sets where and how the run reports.
@@ -254,6 +262,36 @@ impl<'a, I> Trainer<'a, I> {
     /// each pool is sorted by `length` and cut into batches, and the batches are shuffled.
     pub fn with_length(mut self, length: impl Fn(&I) -> usize + 'a) -> Self {
         self.length = Some(Box::new(length));
+        self
+    }
+
+    /// Replaces the shuffled batches by a plan: `plan(epoch, n_items)` returns the batches of
+    /// the epoch as item indices, run in the given order. For training that needs an order, such
+    /// as truncated back-propagation through time over contiguous streams (batch `j + 1` continues
+    /// the streams of batch `j`). Takes precedence over [`Trainer::with_length`].
+    ///
+    /// ```
+    /// use kindling_seq::train::{TrainConfig, Trainer};
+    /// let t = Trainer::<u8>::new(TrainConfig::new()).with_batch_plan(|_, n| (0..n).map(|i| vec![i]).collect());
+    /// assert_eq!(t.batches(3, 0, &[]), vec![vec![0], vec![1], vec![2]]);
+    /// ```
+    pub fn with_batch_plan(mut self, plan: impl Fn(usize, usize) -> Vec<Vec<usize>> + 'a) -> Self {
+        self.plan = Some(Box::new(plan));
+        self
+    }
+
+    /// Calls `hook(epoch)` (0-based) before the first batch of every epoch, a resumed one
+    /// included: the place for schedules that live outside the optimiser, such as a
+    /// teacher-forcing ratio.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use kindling_seq::train::{TrainConfig, Trainer};
+    /// let epoch = Cell::new(0);
+    /// let _t = Trainer::<u8>::new(TrainConfig::new()).with_epoch_start(|e| epoch.set(e));
+    /// ```
+    pub fn with_epoch_start(mut self, hook: impl Fn(usize) + 'a) -> Self {
+        self.epoch_start = Some(Box::new(hook));
         self
     }
 
@@ -273,6 +311,9 @@ impl<'a, I> Trainer<'a, I> {
     /// assert_eq!(a.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 2]);
     /// ```
     pub fn batches(&self, n: usize, epoch: usize, items: &[I]) -> Vec<Vec<usize>> {
+        if let Some(plan) = &self.plan {
+            return plan(epoch, n);
+        }
         let bs = self.config.batch_size.max(1);
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut seeded_rng(derive_seed(self.config.seed, &format!("order/{epoch}"))));
@@ -319,7 +360,10 @@ impl<'a, I> Trainer<'a, I> {
         let ad = device.clone().autodiff();
         let mut model = model.fork(&ad).train();
         let mut optim = config.optimizer();
-        let steps_per_epoch = train.len().div_ceil(config.batch_size);
+        let steps_per_epoch = match &self.plan {
+            Some(plan) => plan(0, train.len()).len().max(1),
+            None => train.len().div_ceil(config.batch_size),
+        };
         let total_steps = steps_per_epoch * config.epochs;
         let ckpt = self.options.run_dir.as_ref().map(|d| d.join("checkpoint"));
         let mut history = TrainHistory::default();
@@ -339,6 +383,9 @@ impl<'a, I> Trainer<'a, I> {
             let epoch = history.next_epoch;
             let epoch_start = Instant::now();
             ad.seed(derive_seed(config.seed, &format!("dropout/{epoch}")));
+            if let Some(hook) = &self.epoch_start {
+                hook(epoch);
+            }
             let batches = self.batches(train.len(), epoch, train);
             progress.start_epoch(epoch, config.epochs, batches.len());
             let (mut loss_sum, mut correct_sum, mut count, mut lr, mut max_norm) =

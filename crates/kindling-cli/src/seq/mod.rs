@@ -3,6 +3,7 @@
 mod classify;
 mod common;
 mod tag;
+mod translate;
 
 use clap::{Args, Subcommand};
 
@@ -21,6 +22,8 @@ enum SeqCommand {
     Classify(classify::ClassifyArgs),
     /// Synced many-to-many: tag every token (Brown part of speech, universal tagset).
     Tag(tag::TagArgs),
+    /// Many-to-many: encoder-decoder with attention (CMUdict grapheme-to-phoneme, TSV pairs).
+    Translate(translate::TranslateArgs),
 }
 
 /// Runs `kindling seq`.
@@ -28,5 +31,6 @@ pub fn run(args: SeqArgs) -> CliResult {
     match args.command {
         SeqCommand::Classify(a) => classify::run(a),
         SeqCommand::Tag(a) => tag::run(a),
+        SeqCommand::Translate(a) => translate::run(a),
     }
 }
