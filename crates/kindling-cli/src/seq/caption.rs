@@ -54,7 +54,7 @@ pub struct StripFlags {
     #[arg(long, default_value = "mnist")]
     pub data: String,
     /// Training strips (drawn from the training digits, held-out sequences excluded).
-    #[arg(long, default_value_t = 30000)]
+    #[arg(long, default_value_t = 20000)]
     pub train_strips: usize,
     /// Validation strips (training digits, held-out sequences): best epoch.
     #[arg(long, default_value_t = 500)]
@@ -120,7 +120,7 @@ pub struct EncoderFlags {
     #[arg(long, default_value_t = 10)]
     pub depth: usize,
     /// Channels of the stem and the first stage (doubling per stage).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 8)]
     pub base_width: usize,
     /// Stages used (2–4): each after the first halves height and width; 3 gives 7 columns per digit.
     #[arg(long, default_value_t = 3)]
@@ -339,7 +339,7 @@ fn train(args: TrainArgs) -> CliResult {
         .with_hidden_size(dec.hidden)
         .with_attention(dec.attention.parse::<AttentionKind>()?)
         .with_dropout(dec.dropout);
-    let trainer_config = args.train.train_config(train_strips.len(), 6, 32, 2e-3)?;
+    let trainer_config = args.train.train_config(train_strips.len(), 8, 64, 2e-3)?;
     let (out, options) = args.train.run_options("runs/seq-caption", "caption")?;
     save_json(
         &out.join("config.json"),
