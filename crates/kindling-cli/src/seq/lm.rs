@@ -98,13 +98,13 @@ pub struct ModelFlags {
     #[arg(long, default_value_t = 512)]
     pub hidden: usize,
     /// Stacked recurrent layers.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     pub layers: usize,
     /// Recurrence: lstm, gru or rnn.
     #[arg(long, default_value = "lstm")]
     pub cell: String,
     /// Dropout on embeddings, between layers and before the head.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.1)]
     pub dropout: f64,
     /// Truncated-BPTT length: steps back-propagated per batch.
     #[arg(long, default_value_t = 100)]
@@ -286,7 +286,7 @@ fn train(args: TrainArgs) -> CliResult {
         .with_num_layers(m.layers)
         .with_cell(m.cell.parse::<CellKind>()?)
         .with_dropout(m.dropout);
-    let streams = args.train.batch_size.unwrap_or(64);
+    let streams = args.train.batch_size.unwrap_or(32);
     let chunks = tbptt_chunks(train_ids.len(), streams, m.bptt);
     if chunks.is_empty() {
         return Err(format!(
@@ -296,7 +296,7 @@ fn train(args: TrainArgs) -> CliResult {
         )
         .into());
     }
-    let trainer_config = args.train.train_config(chunks.len(), 10, 64, 2e-3)?.with_monitor(Monitor::Loss);
+    let trainer_config = args.train.train_config(chunks.len(), 5, 32, 3e-3)?.with_monitor(Monitor::Loss);
     let (out, options) = args.train.run_options("runs/seq-lm", "lm")?;
     let meta = ModelMeta {
         task: "lm".into(),
