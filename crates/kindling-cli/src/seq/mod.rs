@@ -1,7 +1,9 @@
 //! `kindling seq`: recurrent sequence models, one subcommand per mode.
 
+mod caption;
 mod classify;
 mod common;
+mod lm;
 mod tag;
 mod translate;
 
@@ -24,6 +26,11 @@ enum SeqCommand {
     Tag(tag::TagArgs),
     /// Many-to-many: encoder-decoder with attention (CMUdict grapheme-to-phoneme, TSV pairs).
     Translate(translate::TranslateArgs),
+    /// One-to-many: caption strips of MNIST digits ("seven two nine") with a ResNet encoder
+    /// and an attentive decoder.
+    Caption(caption::CaptionArgs),
+    /// One-to-many generation: a character-level language model (Moby-Dick, any text file).
+    Lm(lm::LmArgs),
 }
 
 /// Runs `kindling seq`.
@@ -32,5 +39,7 @@ pub fn run(args: SeqArgs) -> CliResult {
         SeqCommand::Classify(a) => classify::run(a),
         SeqCommand::Tag(a) => tag::run(a),
         SeqCommand::Translate(a) => translate::run(a),
+        SeqCommand::Caption(a) => caption::run(a),
+        SeqCommand::Lm(a) => lm::run(a),
     }
 }

@@ -294,7 +294,9 @@ fn pairs(v: &Vocabs, tokens: (Tokens, Tokens), groups: &[Group]) -> Vec<PairExam
         .iter()
         .flat_map(|g| {
             let source = v.source_ids(tokens.0, &g.source);
-            g.targets.iter().map(move |t| PairExample { source: source.clone(), target: v.target.encode(&tokens.1.split(t)) })
+            g.targets
+                .iter()
+                .map(move |t| PairExample { source: source.clone(), target: v.target.encode(&tokens.1.split(t)) })
         })
         .filter(|p| !p.source.is_empty() && !p.target.is_empty())
         .collect()
@@ -326,7 +328,12 @@ fn write_curves(path: &Path, title: &str, epochs: &[EpochStats]) -> CliResult {
         points: epochs.iter().filter_map(|e| f(e).map(|v| (e.epoch as f64 + 1.0, v))).collect(),
     };
     let extra = |k: &'static str| move |e: &EpochStats| e.val.as_ref().and_then(|v| v.extra.get(k).copied());
-    let panel = |name: &str, curves| Panel { title: format!("{title}: {name}"), x_label: "epoch".into(), y_label: name.into(), curves };
+    let panel = |name: &str, curves| Panel {
+        title: format!("{title}: {name}"),
+        x_label: "epoch".into(),
+        y_label: name.into(),
+        curves,
+    };
     plot_panels(
         path,
         &[
@@ -421,7 +428,10 @@ fn train(args: TrainArgs) -> CliResult {
     let dir = out.join("model");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     save_module(&fit.model, &dir.join("model.bpk"))?;
-    save_json(&dir.join("model.json"), &ModelMeta { task: "translate".into(), model: config, data: args.data.clone() })?;
+    save_json(
+        &dir.join("model.json"),
+        &ModelMeta { task: "translate".into(), model: config, data: args.data.clone() },
+    )?;
     save_json(&dir.join("vocab.json"), &vocabs)?;
 
     let test_started = Instant::now();
@@ -533,11 +543,8 @@ fn predict(args: PredictArgs) -> CliResult {
             .take(args.nbest.max(1))
             .map(|h| serde_json::json!({"target": render(&h.tokens), "log_prob": h.log_prob}))
             .collect();
-        let unknown: Vec<String> = source_tokens
-            .split(source)
-            .into_iter()
-            .filter(|t| vocabs.source.get(t).is_none())
-            .collect();
+        let unknown: Vec<String> =
+            source_tokens.split(source).into_iter().filter(|t| vocabs.source.get(t).is_none()).collect();
         records.push(serde_json::json!({
             "source": source, "prediction": render(&hyps[0].tokens), "nbest": nbest, "unknown_tokens": unknown,
         }));

@@ -1,0 +1,204 @@
+//! End-to-end tests of `kindling seq caption|lm train|eval|predict` on small cuts of the
+//! embedded samples: the run folder, eval agreeing with training's test metric, predict's
+//! output, and typed errors for bad input.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn kindling(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kindling")).args(args).output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn failed(out: &Output) -> String {
+    assert!(!out.status.success(), "should fail: {}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn assert_run_folder(dir: &Path, epochs: usize) -> serde_json::Value {
+    for f in [
+        "config.json",
+        "metrics.json",
+        "samples.json",
+        "checkpoint/state.json",
+        "checkpoint/model.bpk",
+        "model/model.json",
+        "model/model.bpk",
+        "model/vocab.json",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    assert_eq!(&std::fs::read(dir.join("curves.png")).unwrap()[1..4], b"PNG");
+    let metrics = json(&dir.join("metrics.json"));
+    assert_eq!(metrics["epochs"].as_array().unwrap().len(), epochs);
+    metrics
+}
+
+#[test]
+fn caption_train_eval_predict() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let args = [
+        "seq",
+        "caption",
+        "train",
+        "--out",
+        r,
+        "--epochs",
+        "2",
+        "--progress",
+        "plain",
+        "--train-strips",
+        "160",
+        "--val-strips",
+        "16",
+        "--test-strips",
+        "40",
+        "--base-width",
+        "4",
+        "--stages",
+        "2",
+        "--hidden",
+        "24",
+        "--embedding-dim",
+        "8",
+        "--batch-size",
+        "16",
+        "--beam",
+        "2",
+    ];
+    let stdout = ok(&kindling(&args));
+    assert!(stdout.contains("test exact match"), "{stdout}");
+    let metrics = assert_run_folder(&run, 2);
+    assert_eq!(metrics["examples"]["test_strips"], 40);
+    // Test compositions of two or more digits are never training ones.
+    assert_eq!(metrics["test_multi_digit_sequences_seen_in_training"], 0);
+    let exact = metrics["test"]["beam"]["rates"]["exact_match"].as_f64().unwrap();
+    let token = metrics["test"]["beam"]["rates"]["token_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&exact) && token <= 1.0, "{exact} {token}");
+    assert!(metrics["epochs"][1]["val"]["extra"]["token_accuracy"].is_number());
+    let sample = &json(&run.join("samples.json"))[0];
+    for key in ["digits", "truth", "predicted", "correct"] {
+        assert!(!sample[key].is_null(), "{key} missing in {sample}");
+    }
+
+    // eval re-draws the same test strips and reproduces the training run's figure.
+    let out = lines(&ok(&kindling(&["seq", "caption", "eval", "--model", r, "--beam", "2"])));
+    assert_eq!(out[0]["strips"], 40);
+    assert!((out[0]["exact_match"].as_f64().unwrap() - exact).abs() < 1e-12);
+    assert!((out[0]["token_accuracy"].as_f64().unwrap() - token).abs() < 1e-12);
+
+    // predict on random strips, saved as PNG, then on those files: the same captions.
+    let strips = dir.path().join("strips");
+    let s = strips.to_str().unwrap();
+    let random =
+        lines(&ok(&kindling(&["seq", "caption", "predict", "--model", r, "--random", "3", "--save-strips", s])));
+    assert_eq!(random.len(), 3);
+    assert!(random.iter().all(|v| v["truth"].is_string() && v["caption"].is_string()));
+    let files: Vec<String> = (0..3).map(|i| strips.join(format!("strip-{i:03}.png")).display().to_string()).collect();
+    let mut args = vec!["seq", "caption", "predict", "--model", r];
+    args.extend(files.iter().map(String::as_str));
+    let from_files = lines(&ok(&kindling(&args)));
+    for (a, b) in random.iter().zip(&from_files) {
+        assert_eq!(a["caption"], b["caption"]);
+    }
+
+    // Bad input: a missing image, a missing model, a folder that is not MNIST.
+    let missing = dir.path().join("nope.png");
+    let err = failed(&kindling(&["seq", "caption", "predict", "--model", r, missing.to_str().unwrap()]));
+    assert!(err.contains("nope.png"), "{err}");
+    let err = failed(&kindling(&["seq", "caption", "eval", "--model", dir.path().join("none").to_str().unwrap()]));
+    assert!(err.contains("model.json"), "{err}");
+    let err = failed(&kindling(&["seq", "caption", "eval", "--model", r, "--data", "idx:/no/such/dir"]));
+    assert!(err.contains("/no/such/dir"), "{err}");
+}
+
+#[test]
+fn lm_train_eval_predict() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let args = [
+        "seq",
+        "lm",
+        "train",
+        "--out",
+        r,
+        "--epochs",
+        "3",
+        "--progress",
+        "plain",
+        "--max-examples",
+        "12000",
+        "--hidden",
+        "48",
+        "--layers",
+        "1",
+        "--embedding-dim",
+        "16",
+        "--batch-size",
+        "16",
+        "--bptt",
+        "32",
+        "--lr",
+        "0.01",
+        "--length",
+        "50",
+        "--dropout",
+        "0",
+    ];
+    let stdout = ok(&kindling(&args));
+    assert!(stdout.contains("bits per character"), "{stdout}");
+    let metrics = assert_run_folder(&run, 3);
+    let test_bpc = metrics["test"]["bits_per_char"].as_f64().unwrap();
+    let val_bpc = metrics["validation"]["bits_per_char"].as_f64().unwrap();
+    // Learning: well below the uniform log2(69) ≈ 6.1 bits of the embedded text's characters.
+    assert!(val_bpc < 4.5 && test_bpc < 4.5, "{val_bpc} {test_bpc}");
+    assert_eq!(metrics["characters"]["vocabulary"], 69);
+    let sample = metrics["sample"]["text"].as_str().unwrap();
+    assert_eq!(sample.chars().count(), 50);
+
+    // eval reproduces the training run's test bits per character.
+    let out = lines(&ok(&kindling(&["seq", "lm", "eval", "--model", r])));
+    assert!((out[0]["bits_per_char"].as_f64().unwrap() - test_bpc).abs() < 1e-6, "{out:?} {test_bpc}");
+
+    // predict: plain text after the seed, reproducible for a seed; JSON on request.
+    let p = ["seq", "lm", "predict", "--model", r, "--seed-text", "Call me", "--length", "40", "--temperature", "0.8"];
+    let text = ok(&kindling(&p));
+    assert!(text.starts_with("Call me") && text.trim_end_matches('\n').chars().count() >= 40, "{text:?}");
+    assert_eq!(text, ok(&kindling(&p)));
+    let mut pj = p.to_vec();
+    pj.extend(["--top-k", "1", "--json"]);
+    let greedy = lines(&ok(&kindling(&pj)));
+    let mut p0 = p[..p.len() - 2].to_vec();
+    p0.extend(["--temperature", "0", "--json"]);
+    // top-k 1 is greedy, whatever the temperature.
+    assert_eq!(greedy[0]["text"], lines(&ok(&kindling(&p0)))[0]["text"]);
+
+    // Bad input: missing file, empty text, an unknown seed character.
+    let missing = dir.path().join("missing.txt");
+    let err = failed(&kindling(&["seq", "lm", "eval", "--model", r, "--data", missing.to_str().unwrap()]));
+    assert!(err.contains("missing.txt"), "{err}");
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let err = failed(&kindling(&["seq", "lm", "train", "--out", r, "--data", empty.to_str().unwrap()]));
+    assert!(err.contains("empty.txt"), "{err}");
+    let err = failed(&kindling(&["seq", "lm", "predict", "--model", r, "--seed-text", "日本"]));
+    assert!(err.contains("--seed-text"), "{err}");
+}
