@@ -328,6 +328,7 @@ fn markdown(r: &Value) -> String {
          before: {}, after: {} (the machine is shared: under load both sides slow down and PyTorch's \
          OpenMP threads suffer most).\n\n",
         r["threads"],
+        r["torch_omp_wait_policy"].as_str().unwrap_or("default"),
         r["rounds"],
         r["warmup"],
         r["reps"],
