@@ -31,6 +31,7 @@ struct Options {
     plain: bool,
     torch: bool,
     torch_passive: bool,
+    wait_idle: u64,
     out: PathBuf,
 }
 
@@ -45,6 +46,7 @@ fn parse(args: &[String]) -> Result<Options> {
         plain: true,
         torch: true,
         torch_passive: false,
+        wait_idle: 0,
         out: root().join("BENCHMARKS.md"),
     };
     let mut it = args.iter();
@@ -62,6 +64,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--no-plain" => o.plain = false,
             "--no-torch" => o.torch = false,
             "--torch-passive" => o.torch_passive = true,
+            "--wait-idle" => o.wait_idle = num(value("--wait-idle")?, "--wait-idle")? as u64,
             "--out" => o.out = PathBuf::from(value("--out")?),
             other => return Err(format!("bench: unknown option `{other}`\n{USAGE}")),
         }
@@ -70,7 +73,8 @@ fn parse(args: &[String]) -> Result<Options> {
 }
 
 const USAGE: &str = "usage: cargo xtask bench [--json] [--quick] [--rounds N] [--reps N] [--warmup N]
-                         [--only a,b] [--no-plain] [--no-torch] [--torch-passive] [--no-write] [--out FILE]
+                         [--only a,b] [--no-plain] [--no-torch] [--torch-passive] [--wait-idle SECS]
+                         [--no-write] [--out FILE]
        cargo xtask bench --criterion [criterion args]   # the criterion micro-benchmarks";
 
 pub fn run(args: &[String]) -> Result {
@@ -91,6 +95,9 @@ pub fn run(args: &[String]) -> Result {
     let bin = target_dir().join("release/kindling-bench");
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let machine = machine(threads);
+    if o.wait_idle > 0 {
+        wait_idle(threads, o.wait_idle);
+    }
     let load_before = load_average();
     let peak = json_lines(Command::new(&bin).arg("peak"))?.pop().ok_or("kindling-bench peak printed nothing")?;
     let peak_gflops = peak["peak_gflops"].as_f64();
@@ -252,6 +259,21 @@ fn torch_version() -> Option<String> {
     let v = String::from_utf8_lossy(&out.stdout);
     let mut parts = v.split_whitespace();
     Some(format!("torch {}, torchvision {}", parts.next()?, parts.next()?))
+}
+
+/// Waits up to `secs` seconds for the 1-minute load average to drop below half the threads.
+fn wait_idle(threads: usize, secs: u64) {
+    let start = std::time::Instant::now();
+    let one_minute = || {
+        std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+    };
+    while let Some(load) = one_minute() {
+        if load < threads as f64 / 2.0 || start.elapsed().as_secs() >= secs {
+            eprintln!("bench: load average {load:.2} after waiting {} s", start.elapsed().as_secs());
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(10));
+    }
 }
 
 fn load_average() -> String {

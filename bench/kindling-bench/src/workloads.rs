@@ -122,12 +122,21 @@ fn sum(t: Tensor<2>) -> f64 {
     kindling_core::tensor::to_vec_f32(t).map(|v| v.iter().map(|&x| f64::from(x)).sum()).unwrap_or(f64::NAN)
 }
 
-fn infer_vision(arch: Arch, batch: usize, _variant: Variant) -> Prepared {
+/// Inference on a randomly initialised model: Kindling's fused engine (`model.into_fused()`) or
+/// burn's modules (`--plain`).
+fn infer_vision(arch: Arch, batch: usize, variant: Variant) -> Prepared {
     let device = kindling_core::default_device();
     let model = arch.init(1000, &device);
     let x = images(batch, 224, &device);
     let flops = flops::vision(&model, batch, 224, 224);
-    Prepared { flops, step: Box::new(move || sum(model.forward(x.clone()))), variant: Variant::Plain }
+    match variant {
+        Variant::Plain => Prepared { flops, step: Box::new(move || sum(model.forward(x.clone()))), variant },
+        Variant::Kindling => {
+            let fused = model.into_fused().expect("fusable model");
+            let step = move || sum(fused.forward(x.clone()).expect("valid input"));
+            Prepared { flops, step: Box::new(step), variant }
+        }
+    }
 }
 
 /// One step of kindling-transfer's fine-tuning loop, built from the same pieces as `fit`: the
