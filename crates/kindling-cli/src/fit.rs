@@ -263,7 +263,7 @@ pub fn load_data(args: &DataArgs) -> CliResult<(LoadedDataset, LoadedDataset, u3
     Ok((train, test, native))
 }
 
-fn config_from(h: &HyperArgs, num_classes: usize, lr: LrPolicy, freeze: FreezePolicy) -> CliResult<FineTuneConfig> {
+pub fn config_from(h: &HyperArgs, num_classes: usize, lr: LrPolicy, freeze: FreezePolicy) -> CliResult<FineTuneConfig> {
     let optimizer = match h.optimizer.as_str() {
         "sgd" => OptimizerKind::Sgd { momentum: h.momentum, nesterov: false },
         "adamw" => OptimizerKind::AdamW { beta1: 0.9, beta2: 0.999 },

@@ -3,8 +3,13 @@
 //! Run `kindling --help` for the list of commands.
 
 mod data;
+mod demo;
+mod extract;
 mod fit;
+mod fit_head;
 mod predict;
+mod predict_head;
+mod seq;
 mod weights;
 
 use std::process::ExitCode;
@@ -24,6 +29,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job: scratch CNN vs fine-tuned pretrained EfficientNet-Lite0 vs linear probe, SVM and
+    /// boosted trees on its features, on the embedded Fashion-MNIST subset (no flags, no network).
+    Demo(demo::DemoArgs),
     /// Inspect datasets (embedded samples, IDX folders, ImageFolder trees).
     Data(data::DataArgs),
     /// Classify images (or a normalised input tensor) with a VGG or ResNet; one JSON object per line.
@@ -36,17 +44,27 @@ enum Command {
     Finetune(fit::FinetuneArgs),
     /// Evaluate a trained run on a dataset split (JSON metrics).
     Eval(fit::EvalArgs),
+    /// Extract CNN features of a dataset split to a safetensors file (`features` [N, D], `labels` [N]).
+    Extract(extract::ExtractArgs),
+    /// Fit a classical head (SVM, boosted trees, logistic regression) on feature files; prints one JSON line.
+    FitHead(fit_head::FitHeadArgs),
+    /// Recurrent sequence models: classify sequences, tag tokens.
+    Seq(seq::SeqArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Data(args) => data::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Weights(args) => weights::run(args),
         Command::Train(args) => fit::run_train(args),
         Command::Finetune(args) => fit::run_finetune(args),
         Command::Eval(args) => fit::run_eval(args),
+        Command::Extract(args) => extract::run(args),
+        Command::FitHead(args) => fit_head::run(args),
+        Command::Seq(args) => seq::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

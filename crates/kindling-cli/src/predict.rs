@@ -70,6 +70,10 @@ pub struct PredictArgs {
     /// Device: cpu, ndarray, cuda[:N].
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// A classical head saved by `kindling fit-head --save`: classify the model's features with it
+    /// instead of the model's own classifier (the head's preprocessing is reused unless overridden).
+    #[arg(long, conflicts_with_all = ["input_tensor", "logits", "labels"])]
+    pub head: Option<PathBuf>,
 }
 
 impl PredictArgs {
@@ -140,6 +144,9 @@ pub fn run(args: PredictArgs) -> CliResult {
     let device = kindling_core::device_from_str(&args.device)?;
     let model = load_model(&args, &device)?;
     let arch: Arch = args.model.parse()?;
+    if let Some(head) = &args.head {
+        return crate::predict_head::run(&args, head, model, arch, &device);
+    }
     let labels = args.labels.as_ref().map(predict::read_labels).transpose()?;
     let options = PredictOptions {
         topk: args.topk,

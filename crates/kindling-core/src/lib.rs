@@ -17,6 +17,7 @@
 pub mod cpu;
 mod device;
 mod error;
+pub mod fs;
 mod seed;
 pub mod tensor;
 

@@ -10,6 +10,13 @@
 //! - PyTorch parity: [`StateDict`] reads `.pth` / safetensors files and
 //!   [`Recurrent::load_state_dict`] loads `nn.RNN` / `nn.LSTM` / `nn.GRU` weights (including
 //!   `_reverse` and deeper `l{k}` keys); outputs and final states match PyTorch to 1e-5.
+//! - Models: [`classifier::SequenceClassifier`] (many-to-one: tokens or feature vectors →
+//!   recurrent stack → last/mean/max pooling → head) and [`tagger::Tagger`] (synced
+//!   many-to-many: word, suffix and shape embeddings → BiLSTM → per-token head), with padding
+//!   helpers in [`batch`].
+//! - Training: [`train::Trainer`], a reusable loop for any burn module (Adam/AdamW, global
+//!   gradient clipping, cosine schedule, deterministic batching, early stopping, atomic
+//!   checkpoints and resume).
 //! - Speed: fused gate weights (one `[G*H, I]` and one `[G*H, H]` matrix per cell), one
 //!   recurrent matmul per step, one input-projection matmul for all steps at inference, gate
 //!   nonlinearities on slices of the fused pre-activations. Differentiable with burn's autodiff.
@@ -33,7 +40,14 @@
 //! ```
 
 mod act;
+pub mod attention;
+pub mod attn_decoder;
+pub mod batch;
+pub mod caption;
 mod cell;
+pub mod charlm;
+pub mod classifier;
+pub mod decode;
 mod error;
 mod gru;
 mod host;
@@ -42,7 +56,10 @@ mod lstm;
 mod lstm_op;
 mod padding;
 mod rnn;
+pub mod seq2seq;
 mod stack;
+pub mod tagger;
+pub mod train;
 
 pub use cell::{CellKind, RecurrentCell};
 pub use error::{Result, SeqError};

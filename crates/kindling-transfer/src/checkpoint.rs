@@ -2,7 +2,7 @@
 //! each written to a temporary file and renamed into place, the state file last (it is the commit
 //! point: a checkpoint is complete only once `state.json` names its epoch).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::lr_scheduler::LrSchedulerRecord;
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
@@ -20,7 +20,8 @@ const OPTIM: &str = "optimizer.bpk";
 const SCHED: &str = "scheduler.bpk";
 const STATE: &str = "state.json";
 
-/// Writes `bytes` to `path` atomically (temp file in the same folder, fsync, rename).
+/// Writes `bytes` to `path` atomically (temp file in the same folder, fsync, rename); the one
+/// implementation lives in [`kindling_core::fs::write_atomic`].
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
@@ -29,19 +30,7 @@ const STATE: &str = "state.json";
 /// assert_eq!(std::fs::read(&p)?, b"{}");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = tmp_path(path);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(format!(".tmp{}", std::process::id()));
-    path.with_file_name(name)
-}
+pub use kindling_core::fs::write_atomic;
 
 /// Saves a complete checkpoint into `dir`.
 pub(crate) fn save<M: Module>(

@@ -81,3 +81,10 @@ pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 pub fn max_diff<const D: usize>(t: Tensor<D>, expected: &[f32]) -> f32 {
     kindling_core::tensor::max_abs_diff(&to_vec(t), expected)
 }
+
+/// Serialises the tests of one binary that use burn's device RNG (weight init, dropout): it is
+/// global to the device, so concurrent tests would draw each other's numbers.
+pub fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
