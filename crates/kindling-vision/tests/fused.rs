@@ -94,7 +94,8 @@ fn batch_of_one_and_odd_sizes_match_burn() {
 fn efficientnet_lite0_matches_pytorch_on_the_sample_photos() {
     let device = kindling_core::default_device();
     let model = kindling_vision::pretrained::efficientnet_lite0(&device).unwrap();
-    let fused = VisionModel::from(model).fuse().unwrap();
+    let model = VisionModel::from(model);
+    let fused = model.fuse().unwrap();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/efficientnet");
     let bytes = std::fs::read(dir.join("lite0_photos.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -106,10 +107,12 @@ fn efficientnet_lite0_matches_pytorch_on_the_sample_photos() {
     let (input, shape) = read("input");
     let (expected, _) = read("logits");
     let x = Tensor::<4>::from_data(TensorData::new(input, [shape[0], shape[1], shape[2], shape[3]]), &device);
-    let logits = to_vec_f32(fused.forward(x).unwrap()).unwrap();
+    let logits = to_vec_f32(fused.forward(x.clone()).unwrap()).unwrap();
     let diff = max_abs_diff(&logits, &expected);
-    println!("fused EfficientNet-Lite0 vs PyTorch: max |diff| = {diff:e}");
+    let vs_burn = max_abs_diff(&logits, &to_vec_f32(model.forward(x)).unwrap());
+    println!("fused EfficientNet-Lite0: max |diff| vs PyTorch {diff:e}, vs burn {vs_burn:e}");
     assert!(diff <= 1e-3, "max abs diff {diff}");
+    assert!(vs_burn <= 1e-3, "max abs diff vs burn {vs_burn}");
     for i in 0..shape[0] {
         let ours = topk(&logits[i * 1000..(i + 1) * 1000], 5);
         let theirs = topk(&expected[i * 1000..(i + 1) * 1000], 5);
