@@ -264,9 +264,8 @@ fn torch_version() -> Option<String> {
 /// Waits up to `secs` seconds for the 1-minute load average to drop below half the threads.
 fn wait_idle(threads: usize, secs: u64) {
     let start = std::time::Instant::now();
-    let one_minute = || {
-        std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
-    };
+    let one_minute =
+        || std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
     while let Some(load) = one_minute() {
         if load < threads as f64 / 2.0 || start.elapsed().as_secs() >= secs {
             eprintln!("bench: load average {load:.2} after waiting {} s", start.elapsed().as_secs());

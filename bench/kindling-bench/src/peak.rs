@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 const ACC: usize = 12;
 const ITERS: u64 = 50_000_000;
 
+/// # Safety
+/// The CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn fma512(iters: u64) -> f32 {
@@ -31,6 +33,8 @@ unsafe fn fma512(iters: u64) -> f32 {
     _mm512_reduce_add_ps(s)
 }
 
+/// # Safety
+/// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn fma256(iters: u64) -> f32 {

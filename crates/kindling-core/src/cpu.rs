@@ -141,7 +141,7 @@ pub fn exp(x: f32) -> f32 {
     p = p.mul_add(r, 8.333_452e-3);
     p = p.mul_add(r, 4.166_579_6e-2);
     p = p.mul_add(r, 1.666_666_5e-1);
-    p = p.mul_add(r, 5.000_000_1e-1);
+    p = p.mul_add(r, 0.5); // Cephes: 5.0000001201e-1, which is 0.5 in f32
     let e = p.mul_add(r * r, r) + 1.0;
     // 2^n without a float-to-int conversion (which does not vectorize): the low mantissa bits of
     // 2^23 + 127 + n hold the biased exponent n + 127 (in 1..=254 after the clamp).

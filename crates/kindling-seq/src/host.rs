@@ -129,6 +129,9 @@ pub(crate) fn forward(
     Ok((output, RecurrentState { h: stack(h_n), c }))
 }
 
+/// A batch row block's result: first row, final `h`, final `c`, outputs `[T, rows, H]`.
+type Block = (usize, Vec<f32>, Vec<f32>, Vec<f32>);
+
 /// One layer direction: projects every step, then runs the recurrence in batch row blocks.
 /// Writes its outputs into columns `d*H..(d+1)*H` of `out` `[T*B, D*H]` and returns the final
 /// `h` and `c` `[B, H]`.
@@ -152,16 +155,19 @@ fn direction(
     let mut xp = vec![0.0f32; steps * batch * g];
     matmul(steps * batch, f, g, &mut xp, g, View::rows(x, f), View { data: &cell.w_ih, rs: 1, cs: f }, true);
     xp.par_chunks_mut(g * batch).for_each(|rows| {
-        vectorize(#[inline(always)] || {
-            for row in rows.chunks_exact_mut(g) {
-                row.iter_mut().zip(&cell.bias_in).for_each(|(v, &b)| *v += b);
-            }
-        })
+        vectorize(
+            #[inline(always)]
+            || {
+                for row in rows.chunks_exact_mut(g) {
+                    row.iter_mut().zip(&cell.bias_in).for_each(|(v, &b)| *v += b);
+                }
+            },
+        )
     });
     // Row blocks of the batch, one per thread (at least 4 rows each).
     let threads = rayon::current_num_threads().max(1);
     let rows = batch.div_ceil(threads).max(4).min(batch.max(1));
-    let blocks: Vec<(usize, Vec<f32>, Vec<f32>, Vec<f32>)> = h
+    let blocks: Vec<Block> = h
         .chunks(rows * hd)
         .zip(c.chunks(rows * hd))
         .enumerate()
@@ -184,7 +190,10 @@ fn direction(
                     let pre_x = &xp[(t * batch + b0 + r) * g..][..g];
                     let pre_h = &hp[r * g..][..g];
                     let (hr, cr) = (&mut hb[r * hd..][..hd], &mut cb[r * hd..][..hd]);
-                    vectorize(#[inline(always)] || gates(cell, pre_x, pre_h, hr, cr));
+                    vectorize(
+                        #[inline(always)]
+                        || gates(cell, pre_x, pre_h, hr, cr),
+                    );
                     ys[(t * n + r) * hd..][..hd].copy_from_slice(hr);
                 }
             }

@@ -113,7 +113,8 @@ impl LstmKernels for Flex {
         let hd = w_hh.layout().shape()[1];
         let input = w_ih.layout().shape()[1];
         let dims = Dims::new(lengths, hd, input, x.layout().shape()[0]);
-        let (out, ws) = forward(&dims, &host(&x), &host(&w_ih), &host(&w_hh), &host(&bias), &host(&h0), &host(&c0), reverse);
+        let (out, ws) =
+            forward(&dims, &host(&x), &host(&w_ih), &host(&w_hh), &host(&bias), &host(&h0), &host(&c0), reverse);
         (flex(out, [dims.t * dims.b + 2 * dims.b, hd]), flex(ws, [1, dims.workspace()]))
     }
 
@@ -177,8 +178,7 @@ impl<B: Backend + LstmOps + LstmKernels, C: CheckpointStrategy> LstmOps for Auto
         let (bias, h0, c0) = (bias.into_primitive(), h0.into_primitive(), c0.into_primitive());
         match LstmBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let (out, ws) =
-                    B::lstm_forward(x.clone(), w_ih.clone(), w_hh.clone(), bias, h0, c0, &lengths, reverse);
+                let (out, ws) = B::lstm_forward(x.clone(), w_ih.clone(), w_hh.clone(), bias, h0, c0, &lengths, reverse);
                 prep.finish((x, w_ih, w_hh, ws, lengths, reverse), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::lstm_sequence(x, w_ih, w_hh, bias, h0, c0, lengths, reverse)),
@@ -285,34 +285,38 @@ fn forward(
         let (c_prev, c_next) = cs[s * b * h..(s + 2) * b * h].split_at_mut(b * h);
         matmul(b, h, g, &mut hp, g, View::rows(h_prev, h), View { data: w_hh, rs: 1, cs: h }, false);
         let step_gates = &mut gates[t * b * g..(t + 1) * b * g];
-        vectorize(#[inline(always)] || {
-            for r in 0..b {
-                let (hp_r, hn, cn) = (&hp[r * g..(r + 1) * g], &mut h_next[r * h..(r + 1) * h], &mut c_next[r * h..(r + 1) * h]);
-                let (ho, co) = (&h_prev[r * h..(r + 1) * h], &c_prev[r * h..(r + 1) * h]);
-                if t >= d.lengths[r] {
-                    hn.copy_from_slice(ho);
-                    cn.copy_from_slice(co);
-                    continue;
+        vectorize(
+            #[inline(always)]
+            || {
+                for r in 0..b {
+                    let (hp_r, hn, cn) =
+                        (&hp[r * g..(r + 1) * g], &mut h_next[r * h..(r + 1) * h], &mut c_next[r * h..(r + 1) * h]);
+                    let (ho, co) = (&h_prev[r * h..(r + 1) * h], &c_prev[r * h..(r + 1) * h]);
+                    if t >= d.lengths[r] {
+                        hn.copy_from_slice(ho);
+                        cn.copy_from_slice(co);
+                        continue;
+                    }
+                    let a = &mut step_gates[r * g..(r + 1) * g];
+                    for (v, (&p, &bv)) in a.iter_mut().zip(hp_r.iter().zip(bias)) {
+                        *v += p + bv;
+                    }
+                    let (ai, rest) = a.split_at_mut(h);
+                    let (af, rest) = rest.split_at_mut(h);
+                    let (ag, ao) = rest.split_at_mut(h);
+                    for j in 0..h {
+                        let i = sigmoid(ai[j]);
+                        let f = sigmoid(af[j]);
+                        let gg = tanh(ag[j]);
+                        let o = sigmoid(ao[j]);
+                        let c = f.mul_add(co[j], i * gg);
+                        (ai[j], af[j], ag[j], ao[j]) = (i, f, gg, o);
+                        cn[j] = c;
+                        hn[j] = o * tanh(c);
+                    }
                 }
-                let a = &mut step_gates[r * g..(r + 1) * g];
-                for (v, (&p, &bv)) in a.iter_mut().zip(hp_r.iter().zip(bias)) {
-                    *v += p + bv;
-                }
-                let (ai, rest) = a.split_at_mut(h);
-                let (af, rest) = rest.split_at_mut(h);
-                let (ag, ao) = rest.split_at_mut(h);
-                for j in 0..h {
-                    let i = sigmoid(ai[j]);
-                    let f = sigmoid(af[j]);
-                    let gg = tanh(ag[j]);
-                    let o = sigmoid(ao[j]);
-                    let c = f.mul_add(co[j], i * gg);
-                    (ai[j], af[j], ag[j], ao[j]) = (i, f, gg, o);
-                    cn[j] = c;
-                    hn[j] = o * tanh(c);
-                }
-            }
-        });
+            },
+        );
         for r in 0..b {
             if t < d.lengths[r] {
                 out[(t * b + r) * h..(t * b + r + 1) * h].copy_from_slice(&h_next[r * h..(r + 1) * h]);
@@ -350,32 +354,35 @@ fn backward(d: &Dims<'_>, x: &[f32], w_ih: &[f32], w_hh: &[f32], ws: &[f32], gra
         h_prev_t[t * b * h..(t + 1) * b * h].copy_from_slice(&hs[s * b * h..(s + 1) * b * h]);
         let (c_prev, c_cur) = (&cs[s * b * h..(s + 1) * b * h], &cs[(s + 1) * b * h..(s + 2) * b * h]);
         let step_dp = &mut dp[t * b * g..(t + 1) * b * g];
-        vectorize(#[inline(always)] || {
-            for r in 0..b {
-                if t >= d.lengths[r] {
-                    continue; // state and its gradient pass through unchanged
+        vectorize(
+            #[inline(always)]
+            || {
+                for r in 0..b {
+                    if t >= d.lengths[r] {
+                        continue; // state and its gradient pass through unchanged
+                    }
+                    let a = &gates[(t * b + r) * g..(t * b + r + 1) * g];
+                    let (ai, af, ag, ao) = (&a[..h], &a[h..2 * h], &a[2 * h..3 * h], &a[3 * h..g]);
+                    let go = &grad[(t * b + r) * h..(t * b + r + 1) * h];
+                    let (dhr, dcr) = (&mut dh[r * h..(r + 1) * h], &mut dc[r * h..(r + 1) * h]);
+                    let (cp, cc) = (&c_prev[r * h..(r + 1) * h], &c_cur[r * h..(r + 1) * h]);
+                    let (pi, rest) = step_dp[r * g..(r + 1) * g].split_at_mut(h);
+                    let (pf, rest) = rest.split_at_mut(h);
+                    let (pg, po) = rest.split_at_mut(h);
+                    for j in 0..h {
+                        let (i, f, gg, o) = (ai[j], af[j], ag[j], ao[j]);
+                        let dhj = dhr[j] + go[j];
+                        let tc = tanh(cc[j]);
+                        let dct = (dhj * o).mul_add(1.0 - tc * tc, dcr[j]);
+                        pi[j] = dct * gg * i * (1.0 - i);
+                        pf[j] = dct * cp[j] * f * (1.0 - f);
+                        pg[j] = dct * i * (1.0 - gg * gg);
+                        po[j] = dhj * tc * o * (1.0 - o);
+                        dcr[j] = dct * f;
+                    }
                 }
-                let a = &gates[(t * b + r) * g..(t * b + r + 1) * g];
-                let (ai, af, ag, ao) = (&a[..h], &a[h..2 * h], &a[2 * h..3 * h], &a[3 * h..g]);
-                let go = &grad[(t * b + r) * h..(t * b + r + 1) * h];
-                let (dhr, dcr) = (&mut dh[r * h..(r + 1) * h], &mut dc[r * h..(r + 1) * h]);
-                let (cp, cc) = (&c_prev[r * h..(r + 1) * h], &c_cur[r * h..(r + 1) * h]);
-                let (pi, rest) = step_dp[r * g..(r + 1) * g].split_at_mut(h);
-                let (pf, rest) = rest.split_at_mut(h);
-                let (pg, po) = rest.split_at_mut(h);
-                for j in 0..h {
-                    let (i, f, gg, o) = (ai[j], af[j], ag[j], ao[j]);
-                    let dhj = dhr[j] + go[j];
-                    let tc = tanh(cc[j]);
-                    let dct = (dhj * o).mul_add(1.0 - tc * tc, dcr[j]);
-                    pi[j] = dct * gg * i * (1.0 - i);
-                    pf[j] = dct * cp[j] * f * (1.0 - f);
-                    pg[j] = dct * i * (1.0 - gg * gg);
-                    po[j] = dhj * tc * o * (1.0 - o);
-                    dcr[j] = dct * f;
-                }
-            }
-        });
+            },
+        );
         // dh_prev = dP W_hh for the running sequences; finished ones keep dh.
         matmul(b, g, h, &mut dh_rec, h, View::rows(step_dp, g), View::rows(w_hh, h), false);
         for r in 0..b {
@@ -409,7 +416,9 @@ mod tests {
         let (t, b, h, i) = (4, 3, 5, 2);
         let lengths = [4, 2, 3];
         let val = |n: usize, seed: u32| -> Vec<f32> {
-            (0..n).map(|k| ((k as u32).wrapping_mul(2654435761).wrapping_add(seed * 40503) % 1000) as f32 / 1000.0 - 0.5).collect()
+            (0..n)
+                .map(|k| ((k as u32).wrapping_mul(2654435761).wrapping_add(seed * 40503) % 1000) as f32 / 1000.0 - 0.5)
+                .collect()
         };
         let (x, w_ih, w_hh, bias) = (val(t * b * i, 1), val(4 * h * i, 2), val(4 * h * h, 3), val(4 * h, 4));
         let (h0, c0) = (val(b * h, 5), val(b * h, 6));

@@ -38,7 +38,9 @@ fn check(arch: Arch, small: bool) {
     let (diff, tol) = compare(&logits, &fixtures().f32s(&format!("{name}.logits")));
     let unfused = to_vec_f32(model.forward(x.clone())).unwrap();
     let vs_burn = max_abs_diff(&logits, &unfused);
-    println!("fused {name:>16}: logits max|diff| vs torchvision {diff:.3e}, vs burn {vs_burn:.3e} (tolerance {tol:.3e})");
+    println!(
+        "fused {name:>16}: logits max|diff| vs torchvision {diff:.3e}, vs burn {vs_burn:.3e} (tolerance {tol:.3e})"
+    );
     assert!(diff <= tol, "{name}: fused logits differ from torchvision by {diff} > {tol}");
     assert!(vs_burn <= tol, "{name}: fused logits differ from burn's by {vs_burn} > {tol}");
 

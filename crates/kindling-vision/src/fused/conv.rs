@@ -16,8 +16,8 @@ use kindling_core::tensor::to_vec_f32;
 use kindling_core::{Error, Result};
 use rayon::prelude::*;
 
-use kindling_core::cpu::{View, matmul};
 use super::map::{Act, Map, Scratch, activate, epilogue, out_size, vectorize};
+use kindling_core::cpu::{View, matmul};
 
 /// Dense (any `cin`, one group) or depthwise (`groups == cin == cout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +78,10 @@ impl ConvLayer {
             let mean = to_vec_f32(bn.running_mean.value())?;
             let var = to_vec_f32(bn.running_var.value())?;
             if [gamma.len(), beta.len(), mean.len(), var.len()] != [cout; 4] {
-                return Err(Error::Shape(format!("BatchNorm of {} features after a {cout}-channel convolution", gamma.len())));
+                return Err(Error::Shape(format!(
+                    "BatchNorm of {} features after a {cout}-channel convolution",
+                    gamma.len()
+                )));
             }
             for o in 0..cout {
                 // In f64 so that folding adds no rounding of its own beyond the final f32.
@@ -242,33 +245,70 @@ impl ConvLayer {
             // Kernel rows that land inside the input for this output row.
             let ky0 = pt.saturating_sub(oy * sh);
             let ky1 = kh.min((x.h + pt).saturating_sub(oy * sh));
-            vectorize(#[inline(always)] || {
-                for ox in 0..ow {
-                    let kx0 = pl.saturating_sub(ox * sw);
-                    let kx1 = kw.min((x.w + pl).saturating_sub(ox * sw));
-                    let pixel = |ky: usize, kx: usize| ((b * x.h + oy * sh + ky - pt) * x.w + ox * sw + kx - pl) * c;
-                    let acc = &mut dst[ox * c..(ox + 1) * c];
-                    // Channel blocks accumulate in registers over every tap.
-                    let mut c0 = 0;
-                    while c0 + 32 <= c {
-                        dw_block::<32>(acc, &x.data, &self.weight, &self.bias, c, c0, ky0..ky1, kx0..kx1, kw, &pixel);
-                        c0 += 32;
+            vectorize(
+                #[inline(always)]
+                || {
+                    for ox in 0..ow {
+                        let kx0 = pl.saturating_sub(ox * sw);
+                        let kx1 = kw.min((x.w + pl).saturating_sub(ox * sw));
+                        let pixel =
+                            |ky: usize, kx: usize| ((b * x.h + oy * sh + ky - pt) * x.w + ox * sw + kx - pl) * c;
+                        let acc = &mut dst[ox * c..(ox + 1) * c];
+                        // Channel blocks accumulate in registers over every tap.
+                        let mut c0 = 0;
+                        while c0 + 32 <= c {
+                            dw_block::<32>(
+                                acc,
+                                &x.data,
+                                &self.weight,
+                                &self.bias,
+                                c,
+                                c0,
+                                ky0..ky1,
+                                kx0..kx1,
+                                kw,
+                                &pixel,
+                            );
+                            c0 += 32;
+                        }
+                        while c0 + 8 <= c {
+                            dw_block::<8>(
+                                acc,
+                                &x.data,
+                                &self.weight,
+                                &self.bias,
+                                c,
+                                c0,
+                                ky0..ky1,
+                                kx0..kx1,
+                                kw,
+                                &pixel,
+                            );
+                            c0 += 8;
+                        }
+                        while c0 < c {
+                            dw_block::<1>(
+                                acc,
+                                &x.data,
+                                &self.weight,
+                                &self.bias,
+                                c,
+                                c0,
+                                ky0..ky1,
+                                kx0..kx1,
+                                kw,
+                                &pixel,
+                            );
+                            c0 += 1;
+                        }
+                        if let Some(r) = residual {
+                            let r = &r[((b * oh + oy) * ow + ox) * c..][..c];
+                            acc.iter_mut().zip(r).for_each(|(a, &v)| *a += v);
+                        }
+                        activate(acc, act);
                     }
-                    while c0 + 8 <= c {
-                        dw_block::<8>(acc, &x.data, &self.weight, &self.bias, c, c0, ky0..ky1, kx0..kx1, kw, &pixel);
-                        c0 += 8;
-                    }
-                    while c0 < c {
-                        dw_block::<1>(acc, &x.data, &self.weight, &self.bias, c, c0, ky0..ky1, kx0..kx1, kw, &pixel);
-                        c0 += 1;
-                    }
-                    if let Some(r) = residual {
-                        let r = &r[((b * oh + oy) * ow + ox) * c..][..c];
-                        acc.iter_mut().zip(r).for_each(|(a, &v)| *a += v);
-                    }
-                    activate(acc, act);
-                }
-            })
+                },
+            )
         });
         out
     }
@@ -294,7 +334,9 @@ fn dw_block<const L: usize>(
         for xk in kx.clone() {
             let (Some(xs), Some(ws)) = (
                 x.get(pixel(y, xk) + c0..pixel(y, xk) + c0 + L).and_then(|s| <&[f32; L]>::try_from(s).ok()),
-                weight.get((y * kw + xk) * c + c0..(y * kw + xk) * c + c0 + L).and_then(|s| <&[f32; L]>::try_from(s).ok()),
+                weight
+                    .get((y * kw + xk) * c + c0..(y * kw + xk) * c + c0 + L)
+                    .and_then(|s| <&[f32; L]>::try_from(s).ok()),
             ) else {
                 continue;
             };

@@ -6,8 +6,8 @@ use kindling_core::Result;
 use kindling_core::tensor::to_vec_f32;
 use rayon::prelude::*;
 
-use kindling_core::cpu::{View, matmul};
 use super::map::{Act, epilogue, vectorize};
+use kindling_core::cpu::{View, matmul};
 
 /// Batches up to this size use the streaming kernel.
 const SMALL_BATCH: usize = 16;
@@ -65,26 +65,32 @@ impl LinearLayer {
                 .map(|blk| {
                     let mut acc = vec![0.0f32; m * d_out];
                     let (i0, i1) = (blk * rows, ((blk + 1) * rows).min(d_in));
-                    vectorize(#[inline(always)] || {
-                        for i in i0..i1 {
-                            // Rows whose inputs are all zero (ReLU) need not be read.
-                            if (0..m).all(|b| x[b * d_in + i] == 0.0) {
-                                continue;
-                            }
-                            let w = &self.weight[i * d_out..(i + 1) * d_out];
-                            for (b, a) in acc.chunks_exact_mut(d_out).enumerate() {
-                                let xv = x[b * d_in + i];
-                                for (a, &w) in a.iter_mut().zip(w) {
-                                    *a = xv.mul_add(w, *a);
+                    vectorize(
+                        #[inline(always)]
+                        || {
+                            for i in i0..i1 {
+                                // Rows whose inputs are all zero (ReLU) need not be read.
+                                if (0..m).all(|b| x[b * d_in + i] == 0.0) {
+                                    continue;
+                                }
+                                let w = &self.weight[i * d_out..(i + 1) * d_out];
+                                for (b, a) in acc.chunks_exact_mut(d_out).enumerate() {
+                                    let xv = x[b * d_in + i];
+                                    for (a, &w) in a.iter_mut().zip(w) {
+                                        *a = xv.mul_add(w, *a);
+                                    }
                                 }
                             }
-                        }
-                    });
+                        },
+                    );
                     acc
                 })
                 .collect();
             for p in partials {
-                vectorize(#[inline(always)] || out.iter_mut().zip(&p).for_each(|(o, &v)| *o += v));
+                vectorize(
+                    #[inline(always)]
+                    || out.iter_mut().zip(&p).for_each(|(o, &v)| *o += v),
+                );
             }
         }
         epilogue(&mut out, &self.bias, None, act);

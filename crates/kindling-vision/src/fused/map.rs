@@ -110,7 +110,6 @@ impl Map {
         }
         out
     }
-
 }
 
 /// The activation fused into a kernel's output.
@@ -147,11 +146,35 @@ fn rows_apply(out: &mut [f32], n: usize, bias: &[f32], res: Option<&[f32]>, f: i
 /// `out[r, :] = act(out[r, :] + bias + residual[r, :])` for rows of width `bias.len()`.
 pub(crate) fn epilogue(out: &mut [f32], bias: &[f32], residual: Option<&[f32]>, act: Act) {
     let n = bias.len();
-    vectorize(#[inline(always)] || match act {
-        Act::None => rows_apply(out, n, bias, residual, #[inline(always)] |x| x),
-        Act::Relu => rows_apply(out, n, bias, residual, #[inline(always)] |x| x.max(0.0)),
-        Act::Relu6 => rows_apply(out, n, bias, residual, #[inline(always)] |x| x.clamp(0.0, 6.0)),
-    })
+    vectorize(
+        #[inline(always)]
+        || match act {
+            Act::None => rows_apply(
+                out,
+                n,
+                bias,
+                residual,
+                #[inline(always)]
+                |x| x,
+            ),
+            Act::Relu => rows_apply(
+                out,
+                n,
+                bias,
+                residual,
+                #[inline(always)]
+                |x| x.max(0.0),
+            ),
+            Act::Relu6 => rows_apply(
+                out,
+                n,
+                bias,
+                residual,
+                #[inline(always)]
+                |x| x.clamp(0.0, 6.0),
+            ),
+        },
+    )
 }
 
 /// Applies `act` in place (for kernels that produce their output without a bias pass).
@@ -184,22 +207,25 @@ pub(crate) fn max_pool(x: &Map, k: usize, stride: usize, pad: usize, scratch: &S
     let mut out = scratch.take(x.n * oh * ow * c);
     out.par_chunks_mut(ow * c).enumerate().for_each(|(row, dst)| {
         let (b, oy) = (row / oh, row % oh);
-        vectorize(#[inline(always)] || {
-            for ox in 0..ow {
-                let acc = &mut dst[ox * c..(ox + 1) * c];
-                acc.fill(f32::NEG_INFINITY);
-                for ky in 0..k {
-                    let Some(iy) = (oy * stride + ky).checked_sub(pad).filter(|&v| v < x.h) else { continue };
-                    for kx in 0..k {
-                        let Some(ix) = (ox * stride + kx).checked_sub(pad).filter(|&v| v < x.w) else { continue };
-                        let src = &x.data[((b * x.h + iy) * x.w + ix) * c..][..c];
-                        for (a, &v) in acc.iter_mut().zip(src) {
-                            *a = a.max(v);
+        vectorize(
+            #[inline(always)]
+            || {
+                for ox in 0..ow {
+                    let acc = &mut dst[ox * c..(ox + 1) * c];
+                    acc.fill(f32::NEG_INFINITY);
+                    for ky in 0..k {
+                        let Some(iy) = (oy * stride + ky).checked_sub(pad).filter(|&v| v < x.h) else { continue };
+                        for kx in 0..k {
+                            let Some(ix) = (ox * stride + kx).checked_sub(pad).filter(|&v| v < x.w) else { continue };
+                            let src = &x.data[((b * x.h + iy) * x.w + ix) * c..][..c];
+                            for (a, &v) in acc.iter_mut().zip(src) {
+                                *a = a.max(v);
+                            }
                         }
                     }
                 }
-            }
-        })
+            },
+        )
     });
     Map { n: x.n, h: oh, w: ow, c, data: out }
 }
@@ -235,11 +261,14 @@ pub(crate) fn global_avg_pool(x: &Map) -> Vec<f32> {
     let (c, hw) = (x.c, x.h * x.w);
     let mut out = vec![0.0; x.n * c];
     for (b, acc) in out.chunks_exact_mut(c).enumerate() {
-        vectorize(#[inline(always)] || {
-            for px in x.data[b * hw * c..(b + 1) * hw * c].chunks_exact(c) {
-                acc.iter_mut().zip(px).for_each(|(a, &v)| *a += v);
-            }
-        });
+        vectorize(
+            #[inline(always)]
+            || {
+                for px in x.data[b * hw * c..(b + 1) * hw * c].chunks_exact(c) {
+                    acc.iter_mut().zip(px).for_each(|(a, &v)| *a += v);
+                }
+            },
+        );
         let scale = 1.0 / hw as f32;
         acc.iter_mut().for_each(|a| *a *= scale);
     }

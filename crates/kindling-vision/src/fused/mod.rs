@@ -42,6 +42,7 @@ use crate::efficientnet::EfficientNetLite;
 use crate::{ResNet, Vgg, VisionModel};
 
 #[derive(Debug, Clone)]
+#[allow(clippy::enum_variant_names)] // the architectures' own names
 enum Net {
     ResNet(FusedResNet),
     Vgg(FusedVgg),
@@ -200,7 +201,9 @@ impl VisionModel {
     /// ```
     pub fn into_fused(self) -> Result<FusedModel> {
         match self {
-            VisionModel::Vgg(m) => Ok(FusedModel { net: Net::Vgg(FusedVgg::from_owned(m)?), scratch: Scratch::default() }),
+            VisionModel::Vgg(m) => {
+                Ok(FusedModel { net: Net::Vgg(FusedVgg::from_owned(m)?), scratch: Scratch::default() })
+            }
             other => other.fuse(),
         }
     }
