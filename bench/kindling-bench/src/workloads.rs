@@ -234,18 +234,34 @@ fn lstm_train(batch: usize) -> Prepared {
     Prepared { flops, step: Box::new(step), variant: Variant::Plain }
 }
 
-fn bigru_infer(batch: usize) -> Prepared {
+fn bigru_infer(batch: usize, variant: Variant) -> Prepared {
     let device = kindling_core::default_device();
-    let gru =
-        RecurrentConfig::new(CellKind::Gru, EMB, HIDDEN).with_bidirectional(true).init(&device).expect("valid config");
     let x = Tensor::<3>::random([batch, STEPS, EMB], Distribution::Normal(0.0, 1.0), &device);
     let flops = 2.0 * flops::recurrent(3, EMB, HIDDEN, STEPS, batch);
-    let step = move || {
-        let (out, _) = gru.forward(x.clone(), None, None).expect("forward");
-        let [b, t, f] = out.dims();
-        sum(out.reshape([b * t, f]))
+    let step: Box<dyn FnMut() -> f64> = match variant {
+        // Kindling's `Recurrent` (host kernels on burn-flex inference).
+        Variant::Kindling => {
+            let gru = RecurrentConfig::new(CellKind::Gru, EMB, HIDDEN)
+                .with_bidirectional(true)
+                .init(&device)
+                .expect("valid config");
+            Box::new(move || {
+                let (out, _) = gru.forward(x.clone(), None, None).expect("forward");
+                let [b, t, f] = out.dims();
+                sum(out.reshape([b * t, f]))
+            })
+        }
+        // burn's own `BiGru` module (same sizes, PyTorch's reset-after GRU).
+        Variant::Plain => {
+            let gru = burn::nn::gru::BiGruConfig::new(EMB, HIDDEN, true).init(&device);
+            Box::new(move || {
+                let (out, _) = gru.forward(x.clone(), None);
+                let [b, t, f] = out.dims();
+                sum(out.reshape([b * t, f]))
+            })
+        }
     };
-    Prepared { flops, step: Box::new(step), variant: Variant::Plain }
+    Prepared { flops, step, variant }
 }
 
 /// Builds workload `name` (see [`WORKLOADS`]).
@@ -259,7 +275,7 @@ pub fn prepare(name: &str, variant: Variant) -> Option<Prepared> {
         "vgg16_infer_b2" => infer_vision(Arch::Vgg16, 2, variant),
         "efficientnet_lite0_infer_b8" => infer_vision(Arch::EfficientnetLite0, 8, variant),
         "lstm_train_b32" => lstm_train(32),
-        "bigru_infer_b32" => bigru_infer(32),
+        "bigru_infer_b32" => bigru_infer(32, variant),
         _ => return None,
     })
 }
