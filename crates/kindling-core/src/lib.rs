@@ -14,6 +14,7 @@
 //! # Ok::<(), kindling_core::Error>(())
 //! ```
 
+pub mod cpu;
 mod device;
 mod error;
 pub mod fs;

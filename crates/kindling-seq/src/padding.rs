@@ -33,17 +33,10 @@ impl Padding {
         hidden: usize,
         device: &Device,
     ) -> Result<Self> {
+        validate(lengths, batch, steps)?;
         let Some(lengths) = lengths else {
             return Ok(Self { max_len: steps, invalid: vec![None; steps], input_mask: None });
         };
-        if lengths.len() != batch {
-            return Err(SeqError::Input(format!("{} lengths given for a batch of {batch} sequences", lengths.len())));
-        }
-        if let Some((i, &l)) = lengths.iter().enumerate().find(|&(_, &l)| l > steps) {
-            return Err(SeqError::Input(format!(
-                "length {l} of sequence {i} exceeds the {steps} time steps of the input"
-            )));
-        }
         let max_len = lengths.iter().copied().max().unwrap_or(0);
         let min_len = lengths.iter().copied().min().unwrap_or(0);
         let invalid = (0..max_len)
@@ -63,6 +56,18 @@ impl Padding {
         });
         Ok(Self { max_len, invalid, input_mask })
     }
+}
+
+/// Checks that there is one length per sequence and none exceeds `steps`.
+pub(crate) fn validate(lengths: Option<&[usize]>, batch: usize, steps: usize) -> Result<()> {
+    let Some(lengths) = lengths else { return Ok(()) };
+    if lengths.len() != batch {
+        return Err(SeqError::Input(format!("{} lengths given for a batch of {batch} sequences", lengths.len())));
+    }
+    if let Some((i, &l)) = lengths.iter().enumerate().find(|&(_, &l)| l > steps) {
+        return Err(SeqError::Input(format!("length {l} of sequence {i} exceeds the {steps} time steps of the input")));
+    }
+    Ok(())
 }
 
 /// Splits a time-major `[T*B, F]` tensor into `T` tensors `[B, F]`.

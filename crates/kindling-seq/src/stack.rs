@@ -163,7 +163,9 @@ impl RecurrentState {
 /// [`Recurrent::load_state_dict`]. Each step runs one recurrent matmul. Without autodiff the
 /// input projection of all time steps is one matmul; under autodiff each step projects its own
 /// input, because burn's backward pass expands the gradient of every slice of a tensor to the
-/// whole tensor, which would make slicing a `[T*B, G*H]` projection cost `O(T^2)`.
+/// whole tensor, which would make slicing a `[T*B, G*H]` projection cost `O(T^2)`. Inference on
+/// the CPU backend (burn-flex, no autodiff) runs the same arithmetic on host buffers, without
+/// burn's per-operation overhead, with each direction's batch split over the threads.
 ///
 /// ```
 /// use burn::tensor::{Distribution, Tensor};
@@ -205,6 +207,16 @@ enum LayerInput {
     Whole(Box<Tensor<2>>),
     /// `T` tensors `[B, F]`.
     Steps(Vec<Tensor<2>>),
+}
+
+impl LayerInput {
+    /// A tensor of the input (for its device and dtype).
+    fn first(&self) -> Option<&Tensor<2>> {
+        match self {
+            LayerInput::Whole(x) => Some(x),
+            LayerInput::Steps(s) => s.first(),
+        }
+    }
 }
 
 impl Recurrent {
@@ -249,6 +261,10 @@ impl Recurrent {
         }
         let device = input.device();
         let (h0, c0) = self.initial_states(state, batch, &device)?;
+        if crate::host::applies(&input) {
+            crate::padding::validate(lengths, batch, steps)?;
+            return crate::host::forward(self, input, lengths, h0, c0);
+        }
         let padding = Padding::new(lengths, [batch, steps, features], self.hidden_size, &device)?;
         let max_len = padding.max_len;
         if max_len == 0 {
@@ -265,6 +281,7 @@ impl Recurrent {
         let dirs = self.num_directions();
         let (mut h_n, mut c_n) = (Vec::new(), Vec::new());
         let mut outputs = Vec::new();
+        let mut whole_output: Option<Tensor<2>> = None;
         let mut h0 = h0.into_iter();
         let mut c0 = c0.into_iter();
 
@@ -278,6 +295,34 @@ impl Recurrent {
                     LayerInput::Whole(x) => x.is_tracked(),
                     LayerInput::Steps(s) => s.iter().any(Tensor::is_tracked),
                 };
+            if tracked
+                && let Some(x) = layer_input.first()
+                && crate::lstm_op::applies(self.kind, x, self.dropout.prob, self.layers.len())
+            {
+                // Training an LSTM on burn-flex: one fused, differentiable op per direction.
+                let x = match layer_input {
+                    LayerInput::Whole(x) => *x,
+                    LayerInput::Steps(s) => Tensor::cat(s, 0),
+                };
+                let lens = lengths.map_or_else(|| vec![max_len; batch], <[usize]>::to_vec);
+                let cells = std::iter::once(&layer.forward).chain(layer.reverse.as_ref());
+                let mut ys = Vec::with_capacity(dirs);
+                for (d, cell) in cells.enumerate() {
+                    let (h, c) = (h0.next().flatten(), c0.next().flatten());
+                    let (y, h, c) = crate::lstm_op::run(cell, x.clone(), h, c, &lens, d == 1);
+                    ys.push(y);
+                    h_n.push(h);
+                    c_n.push(c);
+                }
+                let y = if ys.len() == 1 { ys.swap_remove(0) } else { Tensor::cat(ys, 1) };
+                if l + 1 < self.layers.len() {
+                    layer_input = LayerInput::Whole(Box::new(self.dropout.forward(y)));
+                } else {
+                    whole_output = Some(y);
+                    layer_input = LayerInput::Steps(Vec::new());
+                }
+                continue;
+            }
             let inputs = match (tracked, layer_input) {
                 (true, LayerInput::Whole(x)) => LayerInput::Steps(split_steps(*x, batch)),
                 (false, LayerInput::Steps(s)) => LayerInput::Whole(Box::new(Tensor::cat(s, 0))),
@@ -314,7 +359,10 @@ impl Recurrent {
             }
         }
 
-        let mut output: Tensor<3> = Tensor::stack(outputs, 1);
+        let mut output: Tensor<3> = match whole_output {
+            Some(y) => y.reshape([max_len, batch, self.output_size()]).swap_dims(0, 1),
+            None => Tensor::stack(outputs, 1),
+        };
         if max_len < steps {
             let pad = Tensor::zeros([batch, steps - max_len, self.output_size()], &device);
             output = Tensor::cat(vec![output, pad], 1);

@@ -39,4 +39,6 @@ mod trainer;
 pub use config::{FineTuneConfig, FreezePolicy, LrPolicy, OptimizerKind, ScheduleKind};
 pub use metrics::{ClassScore, Metrics};
 pub use progress::ProgressMode;
-pub use trainer::{EpochRecord, FitOutcome, RunOptions, TrainData, TrainState, ValSummary, evaluate, fit};
+pub use trainer::{
+    EpochRecord, FitOutcome, RunOptions, TrainData, TrainState, ValSummary, build_optimizer, evaluate, fit,
+};

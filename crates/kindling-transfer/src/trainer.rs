@@ -129,7 +129,15 @@ impl<D: Dataset<ImageItem>> Dataset<ImageItem> for Borrowed<'_, D> {
     }
 }
 
-fn optimizer(config: &FineTuneConfig) -> ModuleOptimizer {
+/// The optimizer [`fit`] uses for `config`: SGD (momentum, Nesterov, weight decay) or AdamW, with
+/// gradient clipping when `max_grad_norm` is set. Pair it with
+/// [`policy::lr_scheduler`](crate::policy::lr_scheduler) to run the loop's steps yourself.
+///
+/// ```
+/// use kindling_transfer::{FineTuneConfig, build_optimizer};
+/// let _optim = build_optimizer(&FineTuneConfig::new(10));
+/// ```
+pub fn build_optimizer(config: &FineTuneConfig) -> ModuleOptimizer {
     let clip = config.max_grad_norm.map(|n| GradientClippingConfig::Norm(n as f32));
     match config.optimizer {
         OptimizerKind::Sgd { momentum, nesterov } => {
@@ -184,7 +192,7 @@ where
     let steps_per_epoch = n.div_ceil(config.batch_size);
     let ad = device.clone().autodiff();
     let mut model = model.fork(&ad).train();
-    let mut optim = optimizer(config);
+    let mut optim = build_optimizer(config);
     let mut sched = lr_scheduler(&stages, config, steps_per_epoch)?;
     let head_peak = stage_lrs(stages.stages.len(), &config.lr)[stages.head()];
     let head_schedule = ScheduledLr::new(head_peak, config.schedule, steps_per_epoch, config.epochs);

@@ -11,6 +11,8 @@
 //! - [`weights`]: torchvision `.pth` / safetensors import with key remapping and typed
 //!   [`WeightError`]s, safetensors export; [`pretrained`]: weights shipped with Kindling;
 //! - [`fetch`]: official torchvision weight files downloaded to a cache with SHA-256 checks;
+//! - [`fused`]: [`FusedModel`], the fast CPU inference form of any model (`model.fuse()?`):
+//!   BatchNorm folded, fused activations and residual adds, channels-last SIMD/gemm kernels;
 //! - [`predict`]: the `kindling predict` pipeline (top-k records per image or input tensor).
 //!
 //! ```
@@ -26,6 +28,7 @@
 mod arch;
 pub mod efficientnet;
 pub mod fetch;
+pub mod fused;
 pub mod predict;
 pub mod pretrained;
 mod resnet;
@@ -35,6 +38,7 @@ mod vgg;
 pub mod weights;
 
 pub use arch::{Arch, Family, VisionModel, VisionModelConfig};
+pub use fused::FusedModel;
 pub use resnet::{BlockKind, Downsample, ResNet, ResNetConfig, ResidualBlock, Stem};
 pub use staged::StagedClassifier;
 pub use vgg::{ConvUnit, VGG_CHANNELS, Vgg, VggClassifier, VggConfig};

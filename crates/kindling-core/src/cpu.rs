@@ -1,0 +1,218 @@
+//! CPU kernels shared by Kindling's fast paths (the CNN inference engine of kindling-vision, the
+//! recurrent inference path of kindling-seq):
+//!
+//! - [`matmul`]: a safe, bounds-checked front end to the `gemm` crate (the matrix product
+//!   burn-flex uses; AVX-512 or AVX2/FMA kernels chosen at run time);
+//! - [`vectorize`]: runs a closure compiled for the widest SIMD instruction set of the CPU;
+//! - [`exp`], [`sigmoid`], [`tanh`]: branch-free `f32` functions that vectorize inside it.
+//!
+//! `gemm::gemm` takes raw pointers and strides; [`matmul`] checks that every element the strides
+//! reach lies inside the given slices and that destination rows do not overlap, then calls it.
+//! That call is the only `unsafe` code of Kindling's kernels.
+#![allow(unsafe_code)]
+
+/// A read-only strided matrix view: element `(r, c)` is `data[r * rs + c * cs]`.
+///
+/// ```
+/// use kindling_core::cpu::View;
+/// let data = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+/// let a = View::rows(&data, 3); // [[1, 2, 3], [4, 5, 6]]
+/// let t = View { data: &data, rs: 1, cs: 3 }; // its transpose [[1, 4], [2, 5], [3, 6]]
+/// assert_eq!((a.rs, t.cs), (3, 3));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    /// The elements.
+    pub data: &'a [f32],
+    /// Row stride.
+    pub rs: usize,
+    /// Column stride.
+    pub cs: usize,
+}
+
+impl<'a> View<'a> {
+    /// A row-major view with row stride `rs`.
+    pub fn rows(data: &'a [f32], rs: usize) -> Self {
+        Self { data, rs, cs: 1 }
+    }
+
+    /// Number of elements a `rows × cols` matrix spans.
+    fn span(&self, rows: usize, cols: usize) -> usize {
+        if rows == 0 || cols == 0 { 0 } else { (rows - 1) * self.rs + (cols - 1) * self.cs + 1 }
+    }
+}
+
+/// `dst[m × n] = a[m × k] · b[k × n]`, `dst` row-major with row stride `dst_rs`.
+///
+/// `parallel` lets gemm split the product over rayon's threads (for one large product); kernels
+/// that already run one product per rayon task pass `false`.
+///
+/// # Panics
+/// If a view or `dst` is too short for its shape and strides, or if `dst` rows would overlap.
+///
+/// ```
+/// use kindling_core::cpu::{View, matmul};
+/// let a = [1.0, 2.0, 3.0, 4.0]; // [[1, 2], [3, 4]]
+/// let b = [1.0, 0.0, 1.0, 1.0]; // [[1, 0], [1, 1]]
+/// let mut c = [0.0; 4];
+/// matmul(2, 2, 2, &mut c, 2, View::rows(&a, 2), View::rows(&b, 2), false);
+/// assert_eq!(c, [3.0, 2.0, 7.0, 4.0]);
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(m: usize, k: usize, n: usize, dst: &mut [f32], dst_rs: usize, a: View<'_>, b: View<'_>, parallel: bool) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(m == 1 || dst_rs >= n, "matmul: destination rows overlap ({dst_rs} < {n})");
+    assert!(dst.len() > (m - 1) * dst_rs + n - 1, "matmul: destination too short");
+    if k == 0 {
+        for row in 0..m {
+            dst[row * dst_rs..row * dst_rs + n].fill(0.0);
+        }
+        return;
+    }
+    assert!(a.data.len() >= a.span(m, k), "matmul: left operand too short");
+    assert!(b.data.len() >= b.span(k, n), "matmul: right operand too short");
+    let parallelism = if parallel { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+    // SAFETY: the asserts above keep every index `r * rs + c * cs` the strides produce for
+    // r < rows, c < cols inside its slice; `dst` is exclusively borrowed and its rows are disjoint
+    // (dst_rs >= n), so gemm's (possibly parallel) writes do not race; `a` and `b` are shared
+    // borrows and cannot alias `dst`. With `read_dst = false` gemm never reads `dst`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            false,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// Runs `f` compiled for the best SIMD instruction set of this CPU (AVX-512, AVX2+FMA or
+/// baseline), chosen at run time through `pulp`.
+///
+/// Mark the closure `#[inline(always)]` (and the helpers it calls) so that its loops are compiled
+/// inside the dispatched function and auto-vectorize with that instruction set; `f32::mul_add`
+/// then becomes a fused multiply-add instruction.
+///
+/// ```
+/// let mut v = vec![1.0f32; 100];
+/// kindling_core::cpu::vectorize(#[inline(always)] || v.iter_mut().for_each(|x| *x = x.mul_add(2.0, 1.0)));
+/// assert!(v.iter().all(|&x| x == 3.0));
+/// ```
+#[inline(always)]
+pub fn vectorize<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
+}
+
+/// `e^x` for `f32`, within 2 ulp of `f32::exp` over `[-87, 88]` (Cephes' polynomial on a
+/// power-of-two range reduction), clamped outside it; branch-free so that loops over it vectorize.
+///
+/// ```
+/// use kindling_core::cpu::exp;
+/// assert!((exp(1.0) - std::f32::consts::E).abs() < 1e-6);
+/// assert_eq!(exp(-1000.0), exp(-87.0));
+/// ```
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.0, 88.0);
+    let n = x.mul_add(LOG2E, 0.5).floor();
+    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, x));
+    let mut p = 1.987_569_1e-4f32;
+    p = p.mul_add(r, 1.398_199_9e-3);
+    p = p.mul_add(r, 8.333_452e-3);
+    p = p.mul_add(r, 4.166_579_6e-2);
+    p = p.mul_add(r, 1.666_666_5e-1);
+    p = p.mul_add(r, 0.5); // Cephes: 5.0000001201e-1, which is 0.5 in f32
+    let e = p.mul_add(r * r, r) + 1.0;
+    // 2^n without a float-to-int conversion (which does not vectorize): the low mantissa bits of
+    // 2^23 + 127 + n hold the biased exponent n + 127 (in 1..=254 after the clamp).
+    let biased = n + 8_388_735.0;
+    e * f32::from_bits(biased.to_bits() << 23)
+}
+
+/// `1 / (1 + e^-x)` with [`exp`].
+#[inline(always)]
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// `tanh(x) = 2 sigmoid(2x) - 1` with [`exp`] (absolute error below 2e-7).
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    2.0 * sigmoid(2.0 * x) - 1.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(m: usize, k: usize, n: usize, a: View<'_>, b: View<'_>) -> Vec<f32> {
+        let mut out = vec![0.0; m * n];
+        for r in 0..m {
+            for c in 0..n {
+                out[r * n + c] = (0..k).map(|i| a.data[r * a.rs + i * a.cs] * b.data[i * b.rs + c * b.cs]).sum();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_naive_with_strides() {
+        let (m, k, n) = (37, 19, 23);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 11) as f32 * 0.5 - 2.0).collect();
+        // b read transposed: element (i, c) at c * k + i.
+        for (bv, parallel) in [(View::rows(&b, n), false), (View { data: &b, rs: 1, cs: k }, true)] {
+            let mut dst = vec![f32::NAN; m * (n + 3)];
+            matmul(m, k, n, &mut dst, n + 3, View::rows(&a, k), bv, parallel);
+            let want = naive(m, k, n, View::rows(&a, k), bv);
+            for r in 0..m {
+                for c in 0..n {
+                    assert!((dst[r * (n + 3) + c] - want[r * n + c]).abs() < 1e-4);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn exp_sigmoid_tanh_match_std() {
+        for i in -4000..=4000 {
+            let x = i as f32 * 0.025;
+            let (e, s) = (x.exp(), 1.0 / (1.0 + (-x).exp()));
+            if (-87.0..=88.0).contains(&x) {
+                assert!((exp(x) - e).abs() <= 3e-7 * e, "exp({x}) = {} vs {e}", exp(x));
+            }
+            assert!((sigmoid(x) - s).abs() <= 1e-7, "sigmoid({x})");
+            assert!((tanh(x) - x.tanh()).abs() <= 3e-7, "tanh({x}) = {} vs {}", tanh(x), x.tanh());
+        }
+        assert!((0.0..1e-37).contains(&sigmoid(-1e4)), "saturates without NaN");
+        assert_eq!(sigmoid(1e4), 1.0);
+        assert_eq!(tanh(1e4), 1.0);
+    }
+
+    #[test]
+    #[should_panic(expected = "left operand too short")]
+    fn rejects_short_operands() {
+        let mut dst = vec![0.0; 4];
+        matmul(2, 3, 2, &mut dst, 2, View::rows(&[1.0; 5], 3), View::rows(&[1.0; 6], 2), false);
+    }
+}
