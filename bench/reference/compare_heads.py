@@ -49,8 +49,8 @@ def main():
                 key = (head, side)
                 if key not in best or rec["fit_seconds"] < best[key]["fit_seconds"]:
                     best[key] = rec
-    for rec in best.values():
-        print(json.dumps(rec))
+    for (head, side), rec in best.items():
+        print(json.dumps(dict(rec, head=head, side=side)))
     print()
     print("| head | Kindling fit (s) | reference fit (s) | ratio | Kindling test acc | reference test acc | reference |")
     print("|---|---|---|---|---|---|---|")

@@ -32,7 +32,16 @@ struct Options {
     torch: bool,
     torch_passive: bool,
     wait_idle: u64,
+    heads: Heads,
     out: PathBuf,
+}
+
+/// Whether the classical-heads comparison runs (see [`crate::bench_heads`]).
+#[derive(PartialEq)]
+enum Heads {
+    Also,
+    Only,
+    Skip,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -47,6 +56,7 @@ fn parse(args: &[String]) -> Result<Options> {
         torch: true,
         torch_passive: false,
         wait_idle: 0,
+        heads: Heads::Also,
         out: root().join("BENCHMARKS.md"),
     };
     let mut it = args.iter();
@@ -65,6 +75,8 @@ fn parse(args: &[String]) -> Result<Options> {
             "--no-torch" => o.torch = false,
             "--torch-passive" => o.torch_passive = true,
             "--wait-idle" => o.wait_idle = num(value("--wait-idle")?, "--wait-idle")? as u64,
+            "--heads" => o.heads = Heads::Only,
+            "--no-heads" => o.heads = Heads::Skip,
             "--out" => o.out = PathBuf::from(value("--out")?),
             other => return Err(format!("bench: unknown option `{other}`\n{USAGE}")),
         }
@@ -74,7 +86,7 @@ fn parse(args: &[String]) -> Result<Options> {
 
 const USAGE: &str = "usage: cargo xtask bench [--json] [--quick] [--rounds N] [--reps N] [--warmup N]
                          [--only a,b] [--no-plain] [--no-torch] [--torch-passive] [--wait-idle SECS]
-                         [--no-write] [--out FILE]
+                         [--heads | --no-heads] [--no-write] [--out FILE]
        cargo xtask bench --criterion [criterion args]   # the criterion micro-benchmarks";
 
 pub fn run(args: &[String]) -> Result {
@@ -91,9 +103,18 @@ pub fn run(args: &[String]) -> Result {
         return Ok(());
     }
     let o = parse(args)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The heads comparison needs scikit-learn/XGBoost: it runs with the full (PyTorch) run only.
+    let heads = o.heads == Heads::Only || (o.heads == Heads::Also && o.torch && o.only.is_none());
+    if o.heads == Heads::Only {
+        let report = crate::bench_heads::run(o.rounds, threads, &o.out, o.write)?;
+        if o.json {
+            println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+        }
+        return Ok(());
+    }
     run_cmd(cargo().args(["build", "--release", "-p", "kindling-bench"]))?;
     let bin = target_dir().join("release/kindling-bench");
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let machine = machine(threads);
     if o.wait_idle > 0 {
         wait_idle(threads, o.wait_idle);
@@ -146,7 +167,9 @@ pub fn run(args: &[String]) -> Result {
         rows.push(summarise(w, &runs, peak_gflops));
     }
     let load_after = load_average();
+    let heads_report = if heads { Some(crate::bench_heads::run(o.rounds, threads, &o.out, o.write)?) } else { None };
     let report = json!({
+        "heads": heads_report,
         "machine": machine,
         "peak": peak,
         "pytorch": torch_version,
@@ -162,18 +185,18 @@ pub fn run(args: &[String]) -> Result {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     }
     if o.write {
-        write_markdown(&o.out, &markdown(&report))?;
+        write_section(&o.out, BEGIN, END, &markdown(&report))?;
         eprintln!("wrote {}", o.out.display());
     }
     Ok(())
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
 
 /// Runs `cmd` and parses every stdout line that is a JSON object.
-fn json_lines(cmd: &mut Command) -> Result<Vec<Value>> {
+pub(crate) fn json_lines(cmd: &mut Command) -> Result<Vec<Value>> {
     let out = cmd.current_dir(root()).output().map_err(|e| format!("{}: {e}", crate::describe(cmd)))?;
     if !out.status.success() {
         return Err(format!(
@@ -281,7 +304,7 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn date() -> Option<String> {
+pub(crate) fn date() -> Option<String> {
     let out = Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]).output().ok()?;
     Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -411,13 +434,14 @@ fn markdown(r: &Value) -> String {
     s
 }
 
-/// Replaces the generated section of BENCHMARKS.md (or inserts it before the first `## ` heading).
-fn write_markdown(path: &std::path::Path, section: &str) -> Result {
+/// Replaces the generated section between `begin` and `end` of BENCHMARKS.md (or inserts it
+/// before the first `## ` heading).
+pub(crate) fn write_section(path: &std::path::Path, begin: &str, end: &str, section: &str) -> Result {
     let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
-    let block = format!("{BEGIN}\n{section}{END}\n");
-    let new = match (old.find(BEGIN), old.find(END)) {
+    let block = format!("{begin}\n{section}{end}\n");
+    let new = match (old.find(begin), old.find(end)) {
         (Some(b), Some(e)) if e > b => {
-            format!("{}{}{}", &old[..b], block, old[e + END.len()..].trim_start_matches('\n'))
+            format!("{}{}\n{}", &old[..b], block, old[e + end.len()..].trim_start_matches('\n'))
         }
         _ => match old.find("\n## ") {
             Some(i) => format!("{}\n{}\n{}", &old[..i + 1], block, &old[i + 1..]),

@@ -10,6 +10,7 @@
 //! ```
 
 mod bench;
+mod bench_heads;
 mod ci;
 mod data;
 mod fixtures;
@@ -50,6 +51,7 @@ const HELP: &str = "usage: cargo xtask <ci|data|fixtures|bench> [options]
   data --list                list datasets, packages and checksums
   fixtures [NAME..]          run scripts/fixtures/*.py (needs torch; python from $KINDLING_PYTHON or python3)
   bench [--json] [--quick]   run Kindling and the PyTorch reference side by side, write BENCHMARKS.md
+  bench --heads              only the classical heads vs scikit-learn / XGBoost (also part of the full run)
   bench --criterion [ARGS]   run the criterion micro-benchmarks (cargo bench --workspace)";
 
 /// Repository root (the parent of this crate's folder).
