@@ -57,7 +57,16 @@ const SETS: [FeatureSet; 3] = [
 
 /// Runs the heads comparison; returns the report (also written to `out` when `write`).
 pub fn run(rounds: usize, threads: usize, out: &Path, write: bool) -> Result<Value> {
-    run_cmd(cargo().args(["build", "--release", "-p", "kindling-cli", "-p", "kindling-heads", "--example", "fit_heads"]))?;
+    run_cmd(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "kindling-cli",
+        "-p",
+        "kindling-heads",
+        "--example",
+        "fit_heads",
+    ]))?;
     let target = super::bench::target_dir();
     let kindling = target.join("release/kindling");
     let fit_heads = target.join("release/examples/fit_heads");
@@ -69,7 +78,9 @@ pub fn run(rounds: usize, threads: usize, out: &Path, write: bool) -> Result<Val
         for (split, args) in [("train", set.train), ("test", set.test)] {
             let file = cache.join(format!("{}_{split}.safetensors", set.name));
             if !file.exists() {
-                run_cmd(Command::new(&kindling).arg("extract").args(args).args(["--image-size", "96", "--out"]).arg(&file))?;
+                run_cmd(
+                    Command::new(&kindling).arg("extract").args(args).args(["--image-size", "96", "--out"]).arg(&file),
+                )?;
             }
             files.push(file);
         }

@@ -21,11 +21,11 @@ use kindling_seq::caption::{
     compose_strips, is_heldout,
 };
 use kindling_seq::decode::{BeamConfig, ErrorRates};
-use kindling_seq::train::{Trainer, evaluate, load_module, save_module};
+use kindling_seq::train::{Trainer, evaluate, load_module};
 use kindling_vision::{BlockKind, ResNetConfig, ResidualBlock, Stem};
 use serde::{Deserialize, Serialize};
 
-use super::common::{TrainFlags, load_json, model_dir, print_json_lines, save_json, write_curves};
+use super::common::{TrainFlags, load_meta, print_json_lines, save_json, save_model_dir, write_curves};
 use crate::CliResult;
 
 /// Arguments of `kindling seq caption`.
@@ -371,12 +371,8 @@ fn train(args: TrainArgs) -> CliResult {
         eval,
         &device,
     )?;
-    let dir = out.join("model");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    save_module(&fit.model, &dir.join("model.bpk"))?;
     let meta = ModelMeta { task: "caption".into(), encoder: args.encoder, decoder, data: d.clone() };
-    save_json(&dir.join("model.json"), &meta)?;
-    save_json(&dir.join("vocab.json"), &caption_vocab())?;
+    save_model_dir(&out, &fit.model, &meta, Some(&caption_vocab()))?;
 
     let test_started = Instant::now();
     let (greedy_rates, _) = score(&fit.model, &test_strips, &greedy, &device)?;
@@ -432,11 +428,7 @@ fn train(args: TrainArgs) -> CliResult {
 }
 
 fn load(path: &Path, device: &Device) -> CliResult<(Model, ModelMeta)> {
-    let dir = model_dir(path);
-    let meta: ModelMeta = load_json(&dir.join("model.json"))?;
-    if meta.task != "caption" {
-        return Err(format!("{} holds a `{}` model, not a captioner", dir.display(), meta.task).into());
-    }
+    let (dir, meta): (_, ModelMeta) = load_meta(path, "caption", "a captioner")?;
     let model = load_module(build(&meta.encoder, &meta.decoder, device)?, &dir.join("model.bpk"))?;
     Ok((model, meta))
 }

@@ -16,12 +16,14 @@ use kindling_seq::classifier::{
     ClassifierBatch, InputKind, Pooling, SequenceClassifier, SequenceClassifierConfig, Standardize, TokenExample,
     collate_series, collate_tokens,
 };
-use kindling_seq::train::{RunOptions, TrainConfig, TrainHistory, Trainer, evaluate, load_module, save_module};
+use kindling_seq::train::{RunOptions, TrainConfig, TrainHistory, Trainer, evaluate, load_module};
 use kindling_transfer::Metrics;
 use kindling_transfer::report::plot_confusion;
 use serde::{Deserialize, Serialize};
 
-use super::common::{TrainFlags, cap, input_lines, load_json, model_dir, print_json_lines, save_json, write_curves};
+use super::common::{
+    TrainFlags, cap, input_lines, load_json, model_dir, print_json_lines, save_json, save_model_dir, write_curves,
+};
 use crate::CliResult;
 
 /// Arguments of `kindling seq classify`.
@@ -392,13 +394,7 @@ fn train(args: TrainArgs) -> CliResult {
             (m, meta, None, h, t, s, (train.len(), val.len(), test.len()))
         }
     };
-    let dir = out.join("model");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    save_module(&model, &dir.join("model.bpk"))?;
-    save_json(&dir.join("model.json"), &meta)?;
-    if let Some(v) = &vocab {
-        save_json(&dir.join("vocab.json"), v)?;
-    }
+    save_model_dir(&out, &model, &meta, vocab.as_ref())?;
     let report = serde_json::json!({
         "task": "classify",
         "data": name,

@@ -165,6 +165,39 @@ pub fn model_dir(path: &Path) -> PathBuf {
     if path.join("model.json").is_file() { path.to_path_buf() } else { path.join("model") }
 }
 
+/// Writes a run's `model/` folder: the weights (`model.bpk`), `model.json` (`meta`) and, when
+/// given, `vocab.json`. Returns the folder.
+pub fn save_model_dir<M: burn::module::Module, Meta: Serialize, V: Serialize>(
+    out: &Path,
+    model: &M,
+    meta: &Meta,
+    vocab: Option<&V>,
+) -> CliResult<PathBuf> {
+    let dir = out.join("model");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    kindling_seq::train::save_module(model, &dir.join("model.bpk"))?;
+    save_json(&dir.join("model.json"), meta)?;
+    if let Some(v) = vocab {
+        save_json(&dir.join("vocab.json"), v)?;
+    }
+    Ok(dir)
+}
+
+/// Reads the `model.json` of a run (or model) folder written for `task` (`what` describes that
+/// kind of model in the error when the folder holds another); returns the model folder and the
+/// metadata.
+pub fn load_meta<Meta: serde::de::DeserializeOwned>(path: &Path, task: &str, what: &str) -> CliResult<(PathBuf, Meta)> {
+    let dir = model_dir(path);
+    let file = dir.join("model.json");
+    let value: serde_json::Value = load_json(&file)?;
+    let found = value.get("task").and_then(|t| t.as_str()).unwrap_or("unknown");
+    if found != task {
+        return Err(format!("{} holds a `{found}` model, not {what}", dir.display()).into());
+    }
+    let meta = serde_json::from_value(value).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok((dir, meta))
+}
+
 /// The inputs of `predict`: the arguments, or the non-empty lines of stdin when there are none.
 pub fn input_lines(args: &[String]) -> CliResult<Vec<String>> {
     if !args.is_empty() {

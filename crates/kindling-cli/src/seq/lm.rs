@@ -13,11 +13,11 @@ use kindling_seq::CellKind;
 use kindling_seq::charlm::{
     CharLm, CharLmConfig, SamplingConfig, StateCarry, TbpttChunk, collate_chunks, tbptt_chunks, tbptt_plan,
 };
-use kindling_seq::train::{EpochStats, Monitor, Trainer, load_module, save_module};
+use kindling_seq::train::{EpochStats, Monitor, Trainer, load_module};
 use kindling_transfer::report::{Curve, Panel, plot_panels};
 use serde::{Deserialize, Serialize};
 
-use super::common::{TrainFlags, load_json, model_dir, print_json_lines, save_json};
+use super::common::{TrainFlags, load_json, load_meta, print_json_lines, save_json, save_model_dir};
 use crate::CliResult;
 
 /// Arguments of `kindling seq lm`.
@@ -329,11 +329,7 @@ fn train(args: TrainArgs) -> CliResult {
         eval,
         &device,
     )?;
-    let dir = out.join("model");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    save_module(&fit.model, &dir.join("model.bpk"))?;
-    save_json(&dir.join("model.json"), &meta)?;
-    save_json(&dir.join("vocab.json"), &vocab)?;
+    save_model_dir(&out, &fit.model, &meta, Some(&vocab))?;
 
     let val = bpc(&fit.model, &val_ids, &meta, &device)?;
     let test = bpc(&fit.model, &test_ids, &meta, &device)?;
@@ -379,11 +375,7 @@ fn train(args: TrainArgs) -> CliResult {
 }
 
 fn load(path: &Path, device: &Device) -> CliResult<(CharLm, ModelMeta, CharVocab)> {
-    let dir = model_dir(path);
-    let meta: ModelMeta = load_json(&dir.join("model.json"))?;
-    if meta.task != "lm" {
-        return Err(format!("{} holds a `{}` model, not a language model", dir.display(), meta.task).into());
-    }
+    let (dir, meta): (_, ModelMeta) = load_meta(path, "lm", "a language model")?;
     let model = load_module(meta.model.init(device)?, &dir.join("model.bpk"))?;
     let vocab: CharVocab = load_json(&dir.join("vocab.json"))?;
     Ok((model, meta, vocab))

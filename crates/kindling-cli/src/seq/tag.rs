@@ -11,12 +11,14 @@ use kindling_seq::CellKind;
 use kindling_seq::tagger::{
     TagScores, TaggedExample, Tagger, TaggerConfig, TaggerVocab, collate_tagged, most_frequent_tag,
 };
-use kindling_seq::train::{Trainer, evaluate, load_module, save_module};
+use kindling_seq::train::{Trainer, evaluate, load_module};
 use kindling_transfer::report::plot_confusion;
 use kindling_transfer::{ClassScore, Metrics};
 use serde::{Deserialize, Serialize};
 
-use super::common::{TrainFlags, cap, input_lines, load_json, model_dir, print_json_lines, save_json, write_curves};
+use super::common::{
+    TrainFlags, cap, input_lines, load_json, load_meta, print_json_lines, save_json, save_model_dir, write_curves,
+};
 use crate::CliResult;
 
 /// Arguments of `kindling seq tag`.
@@ -286,11 +288,12 @@ fn train(args: TrainArgs) -> CliResult {
         eval,
         &device,
     )?;
-    let dir = out.join("model");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    save_module(&fit.model, &dir.join("model.bpk"))?;
-    save_json(&dir.join("model.json"), &ModelMeta { task: "tag".into(), model: config, data: args.data.clone() })?;
-    save_json(&dir.join("vocab.json"), &vocab)?;
+    save_model_dir(
+        &out,
+        &fit.model,
+        &ModelMeta { task: "tag".into(), model: config, data: args.data.clone() },
+        Some(&vocab),
+    )?;
     let (scores, extra) = test_report(&fit.model, &vocab, &te, Some((&train, &test)), &device)?;
     let report = serde_json::json!({
         "task": "tag",
@@ -323,11 +326,7 @@ fn train(args: TrainArgs) -> CliResult {
 }
 
 fn load(path: &Path, device: &Device) -> CliResult<(Tagger, ModelMeta, TaggerVocab)> {
-    let dir = model_dir(path);
-    let meta: ModelMeta = load_json(&dir.join("model.json"))?;
-    if meta.task != "tag" {
-        return Err(format!("{} holds a `{}` model, not a tagger", dir.display(), meta.task).into());
-    }
+    let (dir, meta): (_, ModelMeta) = load_meta(path, "tag", "a tagger")?;
     let model = load_module(meta.model.init(device)?, &dir.join("model.bpk"))?;
     let vocab: TaggerVocab = load_json(&dir.join("vocab.json"))?;
     Ok((model, meta, vocab))

@@ -14,11 +14,11 @@ use kindling_seq::CellKind;
 use kindling_seq::attention::AttentionKind;
 use kindling_seq::decode::{BeamConfig, ErrorRates};
 use kindling_seq::seq2seq::{PairExample, Seq2Seq, Seq2SeqConfig, TeacherForcing, collate_pairs, translate};
-use kindling_seq::train::{EpochStats, Trainer, evaluate, load_module, save_module};
+use kindling_seq::train::{EpochStats, Trainer, evaluate, load_module};
 use kindling_transfer::report::{Curve, Panel, plot_panels};
 use serde::{Deserialize, Serialize};
 
-use super::common::{TrainFlags, input_lines, load_json, model_dir, print_json_lines, save_json};
+use super::common::{TrainFlags, input_lines, load_json, load_meta, print_json_lines, save_json, save_model_dir};
 use crate::CliResult;
 
 /// Arguments of `kindling seq translate`.
@@ -425,14 +425,12 @@ fn train(args: TrainArgs) -> CliResult {
             batch_no.set(0);
         })
         .fit(model, &train_pairs, collate, |m: &Seq2Seq, b| m.step(b), eval, &device)?;
-    let dir = out.join("model");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    save_module(&fit.model, &dir.join("model.bpk"))?;
-    save_json(
-        &dir.join("model.json"),
+    save_model_dir(
+        &out,
+        &fit.model,
         &ModelMeta { task: "translate".into(), model: config, data: args.data.clone() },
+        Some(&vocabs),
     )?;
-    save_json(&dir.join("vocab.json"), &vocabs)?;
 
     let test_started = Instant::now();
     let (test_sources, test_refs) = encode_groups(&vocabs, tokens, &test_groups);
@@ -487,11 +485,7 @@ fn train(args: TrainArgs) -> CliResult {
 }
 
 fn load(path: &Path, device: &Device) -> CliResult<(Seq2Seq, ModelMeta, Vocabs)> {
-    let dir = model_dir(path);
-    let meta: ModelMeta = load_json(&dir.join("model.json"))?;
-    if meta.task != "translate" {
-        return Err(format!("{} holds a `{}` model, not an encoder-decoder", dir.display(), meta.task).into());
-    }
+    let (dir, meta): (_, ModelMeta) = load_meta(path, "translate", "an encoder-decoder")?;
     let model = load_module(meta.model.init(device)?, &dir.join("model.bpk"))?;
     let vocabs: Vocabs = load_json(&dir.join("vocab.json"))?;
     Ok((model, meta, vocabs))
