@@ -167,9 +167,7 @@ pub fn run(args: &[String]) -> Result {
         rows.push(summarise(w, &runs, peak_gflops));
     }
     let load_after = load_average();
-    let heads_report = if heads { Some(crate::bench_heads::run(o.rounds, threads, &o.out, o.write)?) } else { None };
-    let report = json!({
-        "heads": heads_report,
+    let mut report = json!({
         "machine": machine,
         "peak": peak,
         "pytorch": torch_version,
@@ -181,12 +179,15 @@ pub fn run(args: &[String]) -> Result {
         "date": date(),
         "workloads": rows,
     });
-    if o.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
-    }
     if o.write {
         write_section(&o.out, BEGIN, END, &markdown(&report))?;
         eprintln!("wrote {}", o.out.display());
+    }
+    if heads {
+        report["heads"] = crate::bench_heads::run(o.rounds, threads, &o.out, o.write)?;
+    }
+    if o.json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     }
     Ok(())
 }
