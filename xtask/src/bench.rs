@@ -436,7 +436,7 @@ fn markdown(r: &Value) -> String {
 }
 
 /// Replaces the generated section between `begin` and `end` of BENCHMARKS.md (or inserts it
-/// before the first `## ` heading).
+/// after the other generated sections, or before the first `## ` heading).
 pub(crate) fn write_section(path: &std::path::Path, begin: &str, end: &str, section: &str) -> Result {
     let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
     let block = format!("{begin}\n{section}{end}\n");
@@ -444,8 +444,10 @@ pub(crate) fn write_section(path: &std::path::Path, begin: &str, end: &str, sect
         (Some(b), Some(e)) if e > b => {
             format!("{}{}\n{}", &old[..b], block, old[e + end.len()..].trim_start_matches('\n'))
         }
-        _ => match old.find("\n## ") {
-            Some(i) => format!("{}\n{}\n{}", &old[..i + 1], block, &old[i + 1..]),
+        // A new section goes after the other generated sections, else before the first heading.
+        _ => match old.rfind(" end -->\n").map(|i| i + " end -->\n".len()).or_else(|| old.find("\n## ").map(|i| i + 1))
+        {
+            Some(i) => format!("{}\n{}\n{}", &old[..i], block, old[i..].trim_start_matches('\n')),
             None => format!("{old}\n{block}"),
         },
     };

@@ -79,7 +79,11 @@ pub fn run(rounds: usize, threads: usize, out: &Path, write: bool) -> Result<Val
             let file = cache.join(format!("{}_{split}.safetensors", set.name));
             if !file.exists() {
                 run_cmd(
-                    Command::new(&kindling).arg("extract").args(args).args(["--image-size", "96", "--out"]).arg(&file),
+                    Command::new(&kindling)
+                        .args(["extract", "--data", "fashion-mnist"])
+                        .args(args)
+                        .args(["--image-size", "96", "--out"])
+                        .arg(&file),
                 )?;
             }
             files.push(file);
