@@ -7,6 +7,17 @@
 //! only: padded images of different widths, the masked memory of their valid columns, the
 //! initial state from the mean of those columns, teacher-forced loss, greedy and beam decoding.
 //!
+//! Two details make the memory faithful:
+//! - Padding never reaches the encoder: [`Captioner::encode`] runs it once per distinct width
+//!   of a batch, on the images cut to that width, and pads the *columns*. A convolution's bias
+//!   or a BatchNorm shift turns zero padding into non-zero activations that leak into the last
+//!   valid columns, and in training BatchNorm's batch statistics would count the padding: a
+//!   strip's memory would depend on its batch neighbours.
+//! - The columns carry their position ([`column_positions`], added to the columns): a CNN's
+//!   receptive field is narrower than a few digits, so without it the columns of the inner
+//!   digits of a strip look alike wherever they are, content-only attention cannot find "the
+//!   next digit", and longer captions come out short, repeated or shuffled.
+//!
 //! The data: [`compose_strips`] draws strips of 1–4 MNIST digits side by side, captioned with
 //! their words ("seven two nine"); a seeded hash of the digit sequence ([`is_heldout`]) reserves
 //! a share of the multi-digit sequences for testing, so the test compositions never occur in
@@ -14,6 +25,8 @@
 
 use burn::config::Config;
 use burn::module::Module;
+use std::collections::BTreeMap;
+
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use kindling_data::text::{BOS, EOS, SPECIAL_TOKENS, Vocab, in_holdout};
 use rand::Rng;
@@ -187,16 +200,39 @@ pub fn compose_strips(
     Ok(strips)
 }
 
-/// An image encoder for [`Captioner`]: feature columns of a batch of padded images.
+/// An image encoder for [`Captioner`]: feature columns of a batch of images.
 pub trait ImageEncoder: Module {
-    /// Feature columns `[B, L, D]` of images `[B, 1, H, W]` (one channel, zero-padded on the right).
+    /// Feature columns `[B, L, D]` of images `[B, 1, H, W]` (one channel; [`Captioner`] only
+    /// passes images of one width, never padding).
     fn columns(&self, images: Tensor<4>) -> Tensor<3>;
 
     /// Width `D` of a column.
     fn column_size(&self) -> usize;
 
-    /// Number of columns that cover an image `width` pixels wide (the valid memory length).
+    /// Number of columns of an image `width` pixels wide (the length of its memory).
     fn valid_columns(&self, width: usize) -> usize;
+}
+
+/// Sinusoidal position codes `[len, dim]` of memory columns (Vaswani et al. 2017):
+/// `sin(p / 10000^(2i/dim))` at `2i`, `cos(…)` at `2i + 1`, for any number of columns.
+///
+/// ```
+/// let d = kindling_core::default_device();
+/// let p = kindling_seq::caption::column_positions(3, 4, &d);
+/// let v = kindling_core::tensor::to_vec_f32(p)?;
+/// assert_eq!(&v[..4], &[0.0, 1.0, 0.0, 1.0]); // position 0
+/// assert!((v[4] - 1f32.sin()).abs() < 1e-6 && (v[5] - 1f32.cos()).abs() < 1e-6);
+/// # Ok::<(), kindling_core::Error>(())
+/// ```
+pub fn column_positions(len: usize, dim: usize, device: &Device) -> Tensor<2> {
+    let mut v = vec![0.0f32; len * dim];
+    for p in 0..len {
+        for j in 0..dim {
+            let angle = p as f64 / 10000f64.powf((j - j % 2) as f64 / dim as f64);
+            v[p * dim + j] = if j % 2 == 0 { angle.sin() } else { angle.cos() } as f32;
+        }
+    }
+    Tensor::from_data(TensorData::new(v, [len, dim]), device)
 }
 
 /// A padded batch of strips.
@@ -255,26 +291,82 @@ pub struct Captioner<E: ImageEncoder> {
     pub encoder: E,
     /// The caption decoder.
     pub decoder: AttentionDecoder,
+    /// Whether [`column_positions`] are added to the columns (on by default; off only for
+    /// models trained without them).
+    pub positions: bool,
 }
 
 impl<E: ImageEncoder> Captioner<E> {
-    /// A captioner from its parts.
+    /// A captioner from its parts, with column positions.
     pub fn new(encoder: E, decoder: AttentionDecoder) -> Self {
-        Self { encoder, decoder }
+        Self { encoder, decoder, positions: true }
     }
 
-    /// The memory (valid columns of each image) and the decoder's initial state (from the mean
-    /// of the valid columns).
+    /// The same captioner with column positions on or off.
+    pub fn with_positions(mut self, positions: bool) -> Self {
+        self.positions = positions;
+        self
+    }
+
+    /// Feature columns `[B, L, D]` of images `[B, 1, H, W]` padded on the right, and the number of
+    /// columns of each image (`widths[i]` pixels in `1..=W`): the encoder runs once per distinct
+    /// width on the images cut to it, and the columns are zero-padded to the longest, so an
+    /// image's columns never depend on the padding or on its batch neighbours.
+    pub fn columns(&self, images: Tensor<4>, widths: &[usize]) -> Result<(Tensor<3>, Vec<usize>)> {
+        let [b, _, _, w] = images.dims();
+        if b == 0 || widths.len() != b || widths.iter().any(|&x| x == 0 || x > w) {
+            return Err(SeqError::Input(format!(
+                "{} image widths {widths:?} for {b} images {w} pixels wide",
+                widths.len()
+            )));
+        }
+        let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, &x) in widths.iter().enumerate() {
+            groups.entry(x).or_default().push(i);
+        }
+        if groups.len() == 1 && widths[0] == w {
+            let columns = self.encoder.columns(images);
+            let l = columns.dims()[1];
+            return Ok((columns, vec![l; b]));
+        }
+        let device = images.device();
+        let (mut parts, mut order, mut lengths) = (Vec::new(), Vec::with_capacity(b), vec![0; b]);
+        for (&x, rows) in &groups {
+            let ids: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+            let idx = Tensor::<1, Int>::from_data(TensorData::new(ids, [rows.len()]), &device);
+            let part = self.encoder.columns(images.clone().select(0, idx).narrow(3, 0, x));
+            rows.iter().for_each(|&r| lengths[r] = part.dims()[1]);
+            order.extend(rows.iter().copied());
+            parts.push(part);
+        }
+        let l = lengths.iter().copied().max().unwrap_or(0);
+        let parts: Vec<Tensor<3>> = parts
+            .into_iter()
+            .map(|p| {
+                let [g, n, d] = p.dims();
+                if n == l { p } else { Tensor::cat(vec![p, Tensor::zeros([g, l - n, d], &device)], 1) }
+            })
+            .collect();
+        // Row `order[k]` of the batch is row `k` of the concatenation.
+        let mut back = vec![0i64; b];
+        order.iter().enumerate().for_each(|(k, &r)| back[r] = k as i64);
+        let back = Tensor::<1, Int>::from_data(TensorData::new(back, [b]), &device);
+        Ok((Tensor::cat(parts, 0).select(0, back), lengths))
+    }
+
+    /// The memory (valid columns of each image, with their positions) and the decoder's initial
+    /// state (from the mean of the valid memory vectors).
     pub fn encode(&self, images: Tensor<4>, widths: &[usize]) -> Result<Encoded> {
         let device = images.device();
-        let columns = self.encoder.columns(images);
-        let [b, l, _] = columns.dims();
-        let lengths: Vec<usize> = widths.iter().map(|&w| self.encoder.valid_columns(w).clamp(1, l)).collect();
+        let (mut columns, lengths) = self.columns(images, widths)?;
+        let [b, l, d] = columns.dims();
+        if self.positions {
+            columns = columns + column_positions(l, d, &device).unsqueeze_dim::<3>(0);
+        }
         let memory = self.decoder.attention.prepare(columns, Some(&lengths))?;
         let mask = crate::batch::length_mask(&lengths, l, &device);
         let counts: Vec<f32> = lengths.iter().map(|&n| n as f32).collect();
         let counts = Tensor::<2>::from_data(TensorData::new(counts, [b, 1]), &device);
-        let d = memory.values.dims()[2];
         let summary = (memory.values.clone() * mask.unsqueeze_dim::<3>(2)).sum_dim(1).reshape([b, d]) / counts;
         let state = self.decoder.initial_state(Some(summary), b, &device)?;
         Ok(Encoded { memory, state })

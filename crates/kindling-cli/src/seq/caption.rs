@@ -125,6 +125,11 @@ pub struct EncoderFlags {
     /// Stages used (2–4): each after the first halves height and width; 3 gives 7 columns per digit.
     #[arg(long, default_value_t = 3)]
     pub stages: usize,
+    /// Add sinusoidal column positions to the memory (`false`: content-only memory, as in models
+    /// saved before the option existed).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    #[serde(default)]
+    pub positions: bool,
 }
 
 /// A small-input ResNet (kindling-vision's stem and residual stages, no pooling head) reading
@@ -275,7 +280,7 @@ struct ModelMeta {
 type Model = Captioner<StripEncoder>;
 
 fn build(encoder: &EncoderFlags, decoder: &AttentionDecoderConfig, device: &Device) -> CliResult<Model> {
-    Ok(Captioner::new(encoder.init(device)?, decoder.init(device)?))
+    Ok(Captioner::new(encoder.init(device)?, decoder.init(device)?).with_positions(encoder.positions))
 }
 
 /// Digits of caption token ids (`<unk>` and other specials dropped).
@@ -544,7 +549,7 @@ mod tests {
     fn encoder_columns_match_valid_widths() {
         let device = kindling_core::default_device();
         for stages in [2, 3, 4] {
-            let flags = EncoderFlags { depth: 10, base_width: 4, stages };
+            let flags = EncoderFlags { depth: 10, base_width: 4, stages, positions: true };
             let enc = flags.init(&device).unwrap();
             assert_eq!(enc.column_size(), flags.column_size());
             for n in 1..=4 {
