@@ -39,32 +39,42 @@ pub trait StagedClassifier: Module + Sync + 'static {
     }
 }
 
-impl StagedClassifier for crate::efficientnet::EfficientNetLite {
-    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        self.forward(x)
-    }
+/// Implements [`StagedClassifier`] for a model family whose inherent methods of the same names do
+/// the work and whose stage names are the `&[&str]` constant `$stages`.
+macro_rules! staged_classifier {
+    ($model:ty, $stages:expr) => {
+        impl StagedClassifier for $model {
+            fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+                self.forward(x)
+            }
 
-    fn forward_features(&self, x: Tensor<4>) -> Tensor<2> {
-        self.forward_features(x)
-    }
+            fn forward_features(&self, x: Tensor<4>) -> Tensor<2> {
+                self.forward_features(x)
+            }
 
-    fn stage_names(&self) -> Vec<String> {
-        crate::efficientnet::EFFICIENTNET_STAGES.iter().map(|s| s.to_string()).collect()
-    }
+            fn stage_names(&self) -> Vec<String> {
+                $stages.iter().map(|s| s.to_string()).collect()
+            }
 
-    fn stage_pattern(&self, stage: &str) -> Option<String> {
-        crate::stages::stage_pattern("", stage, &crate::efficientnet::EFFICIENTNET_STAGES)
-    }
+            fn stage_pattern(&self, stage: &str) -> Option<String> {
+                crate::stages::stage_pattern("", stage, &$stages)
+            }
 
-    fn num_classes(&self) -> usize {
-        self.num_classes()
-    }
+            fn num_classes(&self) -> usize {
+                self.num_classes()
+            }
 
-    fn num_features(&self) -> usize {
-        self.num_features()
-    }
+            fn num_features(&self) -> usize {
+                self.num_features()
+            }
 
-    fn with_num_classes(self, n: usize) -> Self {
-        self.with_num_classes(n)
-    }
+            fn with_num_classes(self, n: usize) -> Self {
+                self.with_num_classes(n)
+            }
+        }
+    };
 }
+
+staged_classifier!(crate::efficientnet::EfficientNetLite, crate::efficientnet::EFFICIENTNET_STAGES);
+staged_classifier!(crate::ResNet, crate::ResNet::STAGES);
+staged_classifier!(crate::Vgg, crate::Vgg::STAGES);

@@ -316,33 +316,3 @@ impl crate::weights::TorchvisionNames for Vgg {
         names
     }
 }
-
-impl crate::StagedClassifier for Vgg {
-    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        self.forward(x)
-    }
-
-    fn forward_features(&self, x: Tensor<4>) -> Tensor<2> {
-        self.forward_features(x)
-    }
-
-    fn stage_names(&self) -> Vec<String> {
-        Self::STAGES.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn stage_pattern(&self, stage: &str) -> Option<String> {
-        crate::stages::stage_pattern("", stage, Self::STAGES)
-    }
-
-    fn num_classes(&self) -> usize {
-        self.num_classes()
-    }
-
-    fn num_features(&self) -> usize {
-        self.num_features()
-    }
-
-    fn with_num_classes(self, n: usize) -> Self {
-        self.with_num_classes(n)
-    }
-}
