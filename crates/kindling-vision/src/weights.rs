@@ -477,6 +477,21 @@ pub fn save_safetensors<M: TorchvisionNames>(model: &M, path: impl AsRef<Path>) 
     Ok(())
 }
 
+/// Whether `tensor` is the `f32` weight of a `Linear`: the one [`transpose_linear_weight`] handles.
+fn is_f32_linear_weight(tensor: &PackTensor, ctx: &ModuleContext<'_>) -> bool {
+    ctx.module_type() == Some("Struct:Linear")
+        && tensor.name.rsplit('.').next() == Some("weight")
+        && tensor.shape.len() == 2
+        && tensor.dtype == DType::F32
+}
+
+/// A linear weight transposed with the cache-blocked [`transpose_f32`] (both directions:
+/// PyTorch `[out, in]` ↔ burn `[in, out]`).
+fn transpose_linear_weight(tensor: PackTensor) -> PackTensor {
+    let (name, shape) = (tensor.name.clone(), Shape::new([tensor.shape[1], tensor.shape[0]]));
+    bridge::map_data(tensor, name, DType::F32, shape, transpose_f32)
+}
+
 /// burn-store's `PyTorchToBurnAdapter` (BatchNorm renames, linear transposes) with a
 /// cache-blocked transpose for `f32` linear weights: the byte-by-byte one takes seconds on
 /// VGG's 25088×4096 `classifier.0`.
@@ -485,14 +500,8 @@ struct TorchImport;
 
 impl ModuleAdapter for TorchImport {
     fn adapt(&self, tensor: PackTensor, ctx: ModuleContext<'_>) -> PackTensor {
-        let is_weight = tensor.name.rsplit('.').next() == Some("weight");
-        if ctx.module_type() == Some("Struct:Linear")
-            && is_weight
-            && tensor.shape.len() == 2
-            && tensor.dtype == DType::F32
-        {
-            let (name, shape) = (tensor.name.clone(), Shape::new([tensor.shape[1], tensor.shape[0]]));
-            return bridge::map_data(tensor, name, DType::F32, shape, transpose_f32);
+        if is_f32_linear_weight(&tensor, &ctx) {
+            return transpose_linear_weight(tensor);
         }
         PyTorchToBurnAdapter.adapt(tensor, ctx)
     }
@@ -512,14 +521,8 @@ struct TorchExport;
 
 impl ModuleAdapter for TorchExport {
     fn adapt(&self, tensor: PackTensor, ctx: ModuleContext<'_>) -> PackTensor {
-        let is_weight = tensor.name.rsplit('.').next() == Some("weight");
-        if ctx.module_type() == Some("Struct:Linear")
-            && is_weight
-            && tensor.shape.len() == 2
-            && tensor.dtype == DType::F32
-        {
-            let (name, shape) = (tensor.name.clone(), Shape::new([tensor.shape[1], tensor.shape[0]]));
-            return bridge::map_data(tensor, name, DType::F32, shape, transpose_f32);
+        if is_f32_linear_weight(&tensor, &ctx) {
+            return transpose_linear_weight(tensor);
         }
         BurnToPyTorchAdapter.adapt(tensor, ctx)
     }
