@@ -277,13 +277,21 @@ fn forward(
     matmul(t_len * b, d.i, g, gates, g, View::rows(x, d.i), View { data: w_ih, rs: 1, cs: d.i }, true);
     hs[..b * h].copy_from_slice(h0);
     cs[..b * h].copy_from_slice(c0);
+    // `W_hh^T` `[H, 4H]`, contiguous: as gemm's left operand of the transposed product it is
+    // column-major and gets used in place, instead of being re-packed at every step.
+    let mut w_hh_t = vec![0.0f32; h * g];
+    for (r, row) in w_hh.chunks_exact(h).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            w_hh_t[c * g + r] = v;
+        }
+    }
     let mut hp = vec![0.0f32; b * g];
     let mut out = vec![0.0f32; (t_len + 2) * b * h];
     for s in 0..t_len {
         let t = d.time(s, reverse);
         let (h_prev, h_next) = hs[s * b * h..(s + 2) * b * h].split_at_mut(b * h);
         let (c_prev, c_next) = cs[s * b * h..(s + 2) * b * h].split_at_mut(b * h);
-        matmul(b, h, g, &mut hp, g, View::rows(h_prev, h), View { data: w_hh, rs: 1, cs: h }, false);
+        matmul(b, h, g, &mut hp, g, View::rows(h_prev, h), View::rows(&w_hh_t, g), true);
         let step_gates = &mut gates[t * b * g..(t + 1) * b * g];
         vectorize(
             #[inline(always)]
@@ -384,7 +392,7 @@ fn backward(d: &Dims<'_>, x: &[f32], w_ih: &[f32], w_hh: &[f32], ws: &[f32], gra
             },
         );
         // dh_prev = dP W_hh for the running sequences; finished ones keep dh.
-        matmul(b, g, h, &mut dh_rec, h, View::rows(step_dp, g), View::rows(w_hh, h), false);
+        matmul(b, g, h, &mut dh_rec, h, View::rows(step_dp, g), View::rows(w_hh, h), true);
         for r in 0..b {
             if t < d.lengths[r] {
                 dh[r * h..(r + 1) * h].copy_from_slice(&dh_rec[r * h..(r + 1) * h]);
