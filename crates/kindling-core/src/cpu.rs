@@ -60,12 +60,58 @@ impl<'a> View<'a> {
 /// ```
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(m: usize, k: usize, n: usize, dst: &mut [f32], dst_rs: usize, a: View<'_>, b: View<'_>, parallel: bool) {
+    gemm_checked(m, k, n, dst, dst_rs, a, b, parallel, false);
+}
+
+/// `dst[m × n] += a[m × k] · b[k × n]`: [`matmul`] that accumulates into `dst` (for sums of
+/// products, such as a weight gradient over the images of a batch).
+///
+/// # Panics
+/// As [`matmul`].
+///
+/// ```
+/// use kindling_core::cpu::{View, matmul_add};
+/// let a = [1.0, 2.0]; // [[1, 2]]
+/// let b = [3.0, 4.0]; // [[3], [4]]
+/// let mut c = [1.0];
+/// matmul_add(1, 2, 1, &mut c, 1, View::rows(&a, 2), View::rows(&b, 1), false);
+/// assert_eq!(c, [12.0]);
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_add(
+    m: usize,
+    k: usize,
+    n: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    a: View<'_>,
+    b: View<'_>,
+    parallel: bool,
+) {
+    gemm_checked(m, k, n, dst, dst_rs, a, b, parallel, true);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_checked(
+    m: usize,
+    k: usize,
+    n: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    a: View<'_>,
+    b: View<'_>,
+    parallel: bool,
+    accumulate: bool,
+) {
     if m == 0 || n == 0 {
         return;
     }
     assert!(m == 1 || dst_rs >= n, "matmul: destination rows overlap ({dst_rs} < {n})");
     assert!(dst.len() > (m - 1) * dst_rs + n - 1, "matmul: destination too short");
     if k == 0 {
+        if accumulate {
+            return;
+        }
         for row in 0..m {
             dst[row * dst_rs..row * dst_rs + n].fill(0.0);
         }
@@ -77,7 +123,8 @@ pub fn matmul(m: usize, k: usize, n: usize, dst: &mut [f32], dst_rs: usize, a: V
     // SAFETY: the asserts above keep every index `r * rs + c * cs` the strides produce for
     // r < rows, c < cols inside its slice; `dst` is exclusively borrowed and its rows are disjoint
     // (dst_rs >= n), so gemm's (possibly parallel) writes do not race; `a` and `b` are shared
-    // borrows and cannot alias `dst`. With `read_dst = false` gemm never reads `dst`.
+    // borrows and cannot alias `dst`. With `read_dst = false` gemm never reads `dst`; with
+    // `accumulate` it reads the same (initialised) elements it writes.
     unsafe {
         gemm::gemm(
             m,
@@ -86,14 +133,14 @@ pub fn matmul(m: usize, k: usize, n: usize, dst: &mut [f32], dst_rs: usize, a: V
             dst.as_mut_ptr(),
             1,
             dst_rs as isize,
-            false,
+            accumulate,
             a.data.as_ptr(),
             a.cs as isize,
             a.rs as isize,
             b.data.as_ptr(),
             b.cs as isize,
             b.rs as isize,
-            0.0,
+            if accumulate { 1.0 } else { 0.0 },
             1.0,
             false,
             false,

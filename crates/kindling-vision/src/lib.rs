@@ -26,6 +26,7 @@
 //! ```
 
 mod arch;
+mod conv_op;
 pub mod efficientnet;
 pub mod fetch;
 pub mod fused;
@@ -38,6 +39,7 @@ mod vgg;
 pub mod weights;
 
 pub use arch::{Arch, Family, VisionModel, VisionModelConfig};
+pub use conv_op::conv2d;
 pub use fused::FusedModel;
 pub use resnet::{BlockKind, Downsample, ResNet, ResNetConfig, ResidualBlock, Stem};
 pub use staged::StagedClassifier;

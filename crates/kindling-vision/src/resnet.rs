@@ -166,7 +166,7 @@ pub struct Stem {
 impl Stem {
     /// `[N, 3, H, W]` → `[N, 64, H/4, W/4]` (standard) or `[N, 64, H, W]` (small input).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn.forward(self.conv.forward(x)));
+        let x = relu(self.bn.forward(crate::conv2d(&self.conv, x)));
         match &self.pool {
             Some(pool) => pool.forward(x),
             None => x,
@@ -248,13 +248,13 @@ impl ResidualBlock {
     /// `relu(residual(x) + shortcut(x))`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            Some(d) => d.bn.forward(crate::conv2d(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let mut out = relu(self.bn1.forward(self.conv1.forward(x)));
-        out = self.bn2.forward(self.conv2.forward(out));
+        let mut out = relu(self.bn1.forward(crate::conv2d(&self.conv1, x)));
+        out = self.bn2.forward(crate::conv2d(&self.conv2, out));
         if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            out = bn3.forward(conv3.forward(relu(out)));
+            out = bn3.forward(crate::conv2d(conv3, relu(out)));
         }
         relu(out + identity)
     }

@@ -132,7 +132,7 @@ impl ConvUnit {
 
     /// `relu(bn(conv(x)))`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(x);
+        let x = crate::conv2d(&self.conv, x);
         relu(match &self.bn {
             Some(bn) => bn.forward(x),
             None => x,

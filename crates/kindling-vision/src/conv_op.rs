@@ -1,0 +1,545 @@
+//! 2-D convolution as one differentiable im2col + gemm op on burn-flex.
+//!
+//! burn-flex runs a convolution's backward pass as `conv3d` / `conv_transpose3d` calls whose
+//! matrix products have degenerate shapes (one-row gemm microkernels: 6% of the CPU's fp32 peak
+//! for a ResNet-18 training step, BENCHMARKS.md). This op keeps the convolution NCHW and phrases
+//! every pass as full-size products, one image at a time on rayon's threads:
+//!
+//! - forward: `Y[n] = W · im2col(X[n]) + b` (`[Co, C·kh·kw] × [C·kh·kw, OH·OW]`);
+//! - weight gradient: `dW = Σ_n dY[n] · im2col(X[n])ᵀ` (one accumulating product per image);
+//! - input gradient: `dX[n] = col2im(Wᵀ · dY[n])`, skipped when the input needs no gradient
+//!   (the image batch of a network's stem), like the weight gradient of a frozen layer.
+//!
+//! [`conv2d`] uses it for groups = 1 and dilation 1 on burn-flex in f32 (training and inference)
+//! and falls back to [`Conv2d::forward`] elsewhere (other backends, depthwise convolutions).
+//! Results match burn's convolution to float rounding (tests below and `tests/conv_op.rs`).
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use kindling_core::cpu::{View, matmul, matmul_add};
+use rayon::prelude::*;
+
+/// The im2col + gemm convolution as a backend operation.
+#[backend_extension(Flex, Autodiff)]
+pub trait ConvGemmOps: Backend {
+    /// `x` `[N, C, H, W]`, `weight` `[Co, C, kh, kw]`, `bias` `[Co]`; `spec` is
+    /// `[stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right]`. Returns `[N, Co, OH, OW]`.
+    fn conv2d_gemm(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        spec: [usize; 6],
+    ) -> FloatTensor<Self>;
+}
+
+/// Host kernels behind [`ConvGemmOps`] (burn-flex).
+pub trait ConvGemmKernels: Backend {
+    /// Gradients of `x`, `weight` and `bias` from the output gradient; `None` where `need` is false.
+    fn conv2d_gemm_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        spec: [usize; 6],
+        need: [bool; 3],
+    ) -> [Option<FloatTensor<Self>>; 3];
+}
+
+/// A convolution's sizes.
+#[derive(Debug, Clone, Copy)]
+struct Geom {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    co: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    sw: usize,
+    pt: usize,
+    pl: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Geom {
+    fn new(x: &[usize], w: &[usize], spec: [usize; 6]) -> Self {
+        let [sh, sw, pt, pb, pl, pr] = spec;
+        let (h, wd, kh, kw) = (x[2], x[3], w[2], w[3]);
+        let oh = (h + pt + pb).saturating_sub(kh) / sh + 1;
+        let ow = (wd + pl + pr).saturating_sub(kw) / sw + 1;
+        Self { n: x[0], c: x[1], h, w: wd, co: w[0], kh, kw, sh, sw, pt, pl, oh, ow }
+    }
+
+    /// Rows of the column matrix: `C·kh·kw`.
+    fn ckk(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+
+    /// Output positions per image: `OH·OW`.
+    fn ohow(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// A 1×1, stride-1, unpadded convolution: the image is its own column matrix.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.pt == 0 && self.pl == 0
+    }
+
+    /// For kernel column `kj`: the output columns `lo..hi` that read inside the image.
+    fn valid_cols(&self, kj: usize) -> (usize, usize) {
+        let lo = self.pl.saturating_sub(kj).div_ceil(self.sw).min(self.ow);
+        let hi = if self.w + self.pl > kj { ((self.w + self.pl - kj - 1) / self.sw + 1).min(self.ow) } else { 0 };
+        (lo, hi.max(lo))
+    }
+
+    /// Input row read by output row `oy` at kernel row `ki`, if inside the image.
+    fn in_row(&self, oy: usize, ki: usize) -> Option<usize> {
+        (oy * self.sh + ki).checked_sub(self.pt).filter(|&iy| iy < self.h)
+    }
+}
+
+/// Writes image `x`'s column matrix into `cols` at column offset `off` (row stride `ld`):
+/// `cols[(c, ki, kj), off + (oy, ox)] = x[c, oy·sh + ki − pt, ox·sw + kj − pl]` (zero outside).
+fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, off: usize) {
+    let ohow = g.ohow();
+    for r in 0..g.ckk() {
+        let (c, ki, kj) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
+        let (lo, hi) = g.valid_cols(kj);
+        let dst = &mut cols[r * ld + off..r * ld + off + ohow];
+        for (oy, row) in dst.chunks_exact_mut(g.ow).enumerate() {
+            let Some(iy) = g.in_row(oy, ki) else {
+                row.fill(0.0);
+                continue;
+            };
+            let src = &x[(c * g.h + iy) * g.w..(c * g.h + iy + 1) * g.w];
+            row[..lo].fill(0.0);
+            row[hi..].fill(0.0);
+            if g.sw == 1 {
+                row[lo..hi].copy_from_slice(&src[lo + kj - g.pl..hi + kj - g.pl]);
+            } else {
+                for (ox, v) in row.iter_mut().enumerate().take(hi).skip(lo) {
+                    *v = src[ox * g.sw + kj - g.pl];
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: image `x` becomes the sum of its column entries.
+fn col2im(g: &Geom, cols: &[f32], ld: usize, off: usize, x: &mut [f32]) {
+    x.fill(0.0);
+    let ohow = g.ohow();
+    for r in 0..g.ckk() {
+        let (c, ki, kj) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
+        let (lo, hi) = g.valid_cols(kj);
+        let src = &cols[r * ld + off..r * ld + off + ohow];
+        for (oy, row) in src.chunks_exact(g.ow).enumerate() {
+            let Some(iy) = g.in_row(oy, ki) else { continue };
+            let dst = &mut x[(c * g.h + iy) * g.w..(c * g.h + iy + 1) * g.w];
+            for (ox, &v) in row.iter().enumerate().take(hi).skip(lo) {
+                dst[ox * g.sw + kj - g.pl] += v;
+            }
+        }
+    }
+}
+
+/// Output columns a product should have at least (smaller ones run at a fraction of the gemm
+/// kernels' speed): images with few output positions are processed in groups.
+const MIN_COLUMNS: usize = 384;
+
+/// How the batch is cut: `per_group` images per product, spread over `workers` rayon tasks
+/// (one single-threaded product each) when there are enough groups, else one task whose products
+/// use every thread.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    per_group: usize,
+    groups: usize,
+    workers: usize,
+}
+
+impl Plan {
+    fn new(g: &Geom) -> Self {
+        let want = (g.n * g.ohow()).div_ceil(MIN_COLUMNS).clamp(1, g.n.max(1));
+        let per_group = g.n.max(1).div_ceil(want);
+        let groups = g.n.div_ceil(per_group);
+        let threads = rayon::current_num_threads();
+        Self { per_group, groups, workers: if groups >= threads { threads } else { 1 } }
+    }
+
+    fn parallel_products(&self) -> bool {
+        self.workers == 1
+    }
+}
+
+/// Per-worker state: column matrix and output-gradient block of one group, weight-gradient sum.
+#[derive(Default)]
+struct Scratch {
+    cols: Vec<f32>,
+    block: Vec<f32>,
+    dw: Vec<f32>,
+}
+
+/// Group `gi`'s images: their column matrix `[C·kh·kw, k·OH·OW]` (or the image itself for an
+/// ungrouped pointwise convolution).
+fn group_cols<'a>(g: &Geom, x: &'a [f32], images: std::ops::Range<usize>, cols: &'a mut Vec<f32>) -> &'a [f32] {
+    let (chw, ohow) = (g.c * g.h * g.w, g.ohow());
+    if images.len() == 1 && g.pointwise() {
+        return &x[images.start * chw..images.end * chw];
+    }
+    let ld = images.len() * ohow;
+    cols.resize(g.ckk() * ld, 0.0);
+    for (i, n) in images.enumerate() {
+        im2col(g, &x[n * chw..(n + 1) * chw], cols, ld, i * ohow);
+    }
+    cols
+}
+
+/// Runs `job(group, images, its part of out, scratch)` for every group, spread as `plan` says
+/// (`out`, when given, holds `per_image` elements per image); returns the workers' scratch.
+fn for_groups(
+    plan: &Plan,
+    n: usize,
+    out: Option<&mut [f32]>,
+    per_image: usize,
+    job: impl Fn(std::ops::Range<usize>, Option<&mut [f32]>, &mut Scratch) + Sync,
+) -> Vec<Scratch> {
+    let mut work: Vec<Vec<_>> = (0..plan.workers).map(|_| Vec::new()).collect();
+    let images = |gi: usize| gi * plan.per_group..((gi + 1) * plan.per_group).min(n);
+    match out {
+        Some(out) => {
+            for (gi, part) in out.chunks_mut(plan.per_group * per_image).enumerate() {
+                work[gi % plan.workers].push((images(gi), Some(part)));
+            }
+        }
+        None => (0..plan.groups).for_each(|gi| work[gi % plan.workers].push((images(gi), None))),
+    }
+    work.into_par_iter()
+        .map(|jobs| {
+            let mut scratch = Scratch::default();
+            for (images, part) in jobs {
+                job(images, part, &mut scratch);
+            }
+            scratch
+        })
+        .collect()
+}
+
+fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+    let (ohow, ckk, plan) = (g.ohow(), g.ckk(), Plan::new(g));
+    let mut out = vec![0.0f32; g.n * g.co * ohow];
+    let par = plan.parallel_products();
+    for_groups(&plan, g.n, Some(&mut out), g.co * ohow, |images, dst, scratch| {
+        let Some(dst) = dst else { return };
+        let k = images.len();
+        let Scratch { cols, block, .. } = scratch;
+        let cols = group_cols(g, x, images, cols);
+        if k == 1 {
+            matmul(g.co, ckk, ohow, dst, ohow, View::rows(w, ckk), View::rows(cols, ohow), par);
+        } else {
+            block.resize(g.co * k * ohow, 0.0);
+            matmul(g.co, ckk, k * ohow, block, k * ohow, View::rows(w, ckk), View::rows(cols, k * ohow), par);
+            for (i, image) in dst.chunks_exact_mut(g.co * ohow).enumerate() {
+                for (o, row) in image.chunks_exact_mut(ohow).enumerate() {
+                    row.copy_from_slice(&block[o * k * ohow + i * ohow..][..ohow]);
+                }
+            }
+        }
+        for image in dst.chunks_exact_mut(g.co * ohow) {
+            for (row, &b) in image.chunks_exact_mut(ohow).zip(bias) {
+                row.iter_mut().for_each(|v| *v += b);
+            }
+        }
+    });
+    out
+}
+
+/// `(dx, dw, db)` for the parts in `need`.
+fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Option<Vec<f32>>; 3] {
+    let (chw, ohow, ckk, plan) = (g.c * g.h * g.w, g.ohow(), g.ckk(), Plan::new(g));
+    let mut dx = need[0].then(|| vec![0.0f32; g.n * chw]);
+    let par = plan.parallel_products();
+    let scratch = for_groups(&plan, g.n, dx.as_deref_mut(), chw, |images, dxg, scratch| {
+        let (k, n0) = (images.len(), images.start);
+        let ld = k * ohow;
+        let Scratch { cols, block, dw } = scratch;
+        // The group's output gradient as one `[Co, k·OH·OW]` block.
+        let dy_g: &[f32] = if k == 1 {
+            &dy[n0 * g.co * ohow..(n0 + 1) * g.co * ohow]
+        } else {
+            block.resize(g.co * ld, 0.0);
+            for i in 0..k {
+                for o in 0..g.co {
+                    block[o * ld + i * ohow..][..ohow].copy_from_slice(&dy[((n0 + i) * g.co + o) * ohow..][..ohow]);
+                }
+            }
+            block
+        };
+        if need[1] {
+            dw.resize(g.co * ckk, 0.0);
+            let cols = group_cols(g, x, images.clone(), cols);
+            let cols_t = View { data: cols, rs: 1, cs: ld };
+            matmul_add(g.co, ld, ckk, dw, ckk, View::rows(dy_g, ld), cols_t, par);
+        }
+        if let Some(dxg) = dxg {
+            let w_t = View { data: w, rs: 1, cs: ckk };
+            if k == 1 && g.pointwise() {
+                matmul(ckk, g.co, ld, dxg, ld, w_t, View::rows(dy_g, ld), par);
+            } else {
+                cols.resize(ckk * ld, 0.0);
+                matmul(ckk, g.co, ld, cols, ld, w_t, View::rows(dy_g, ld), par);
+                for (i, dxn) in dxg.chunks_exact_mut(chw).enumerate() {
+                    col2im(g, cols, ld, i * ohow, dxn);
+                }
+            }
+        }
+    });
+    let dw = need[1].then(|| {
+        let mut parts = scratch.into_iter().map(|s| s.dw).filter(|d| !d.is_empty());
+        let mut sum = parts.next().unwrap_or_else(|| vec![0.0f32; g.co * ckk]);
+        for part in parts {
+            sum.iter_mut().zip(&part).for_each(|(s, v)| *s += v);
+        }
+        sum
+    });
+    let db = need[2].then(|| {
+        let mut db = vec![0.0f32; g.co];
+        for image in dy.chunks_exact(g.co * ohow) {
+            for (s, row) in db.iter_mut().zip(image.chunks_exact(ohow)) {
+                *s += row.iter().sum::<f32>();
+            }
+        }
+        db
+    });
+    [dx, dw, db]
+}
+
+fn host(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default()),
+    }
+}
+
+fn flex<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+impl ConvGemmOps for Flex {
+    fn conv2d_gemm(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, spec: [usize; 6]) -> FlexTensor {
+        let g = Geom::new(x.layout().shape(), weight.layout().shape(), spec);
+        let out = forward(&g, &host(&x), &host(&weight), &host(&bias));
+        flex(out, [g.n, g.co, g.oh, g.ow])
+    }
+}
+
+impl ConvGemmKernels for Flex {
+    fn conv2d_gemm_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        grad: FlexTensor,
+        spec: [usize; 6],
+        need: [bool; 3],
+    ) -> [Option<FlexTensor>; 3] {
+        let (xs, ws) = (x.layout().shape().to_vec(), weight.layout().shape().to_vec());
+        let g = Geom::new(&xs, &ws, spec);
+        let [dx, dw, db] = backward(&g, &host(&x), &host(&weight), &host(&grad), need);
+        [
+            dx.map(|v| flex(v, [xs[0], xs[1], xs[2], xs[3]])),
+            dw.map(|v| flex(v, [ws[0], ws[1], ws[2], ws[3]])),
+            db.map(|v| flex(v, [ws[0]])),
+        ]
+    }
+}
+
+#[derive(Debug)]
+struct ConvBackward;
+
+impl<B: Backend + ConvGemmKernels> Backward<B, 3> for ConvBackward {
+    /// `x`, `weight`, spec.
+    type State = (FloatTensor<B>, FloatTensor<B>, [usize; 6]);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let (x, weight, spec) = ops.state;
+        let grad = grads.consume::<B>(&ops.node);
+        let need = [0, 1, 2].map(|i| ops.parents[i].is_some());
+        let out = B::conv2d_gemm_backward(x, weight, grad, spec, need);
+        for (parent, g) in ops.parents.into_iter().zip(out) {
+            if let (Some(node), Some(g)) = (parent, g) {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+impl<B: Backend + ConvGemmOps + ConvGemmKernels, C: CheckpointStrategy> ConvGemmOps for Autodiff<B, C> {
+    fn conv2d_gemm(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        spec: [usize; 6],
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node(), weight.node(), bias.node()];
+        let (x, weight, bias) = (x.into_primitive(), weight.into_primitive(), bias.into_primitive());
+        match ConvBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let out = B::conv2d_gemm(x.clone(), weight.clone(), bias, spec);
+                prep.finish((x, weight, spec), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::conv2d_gemm(x, weight, bias, spec)),
+        }
+    }
+}
+
+/// burn's `Same` padding (TensorFlow's): the total split with the smaller half first.
+fn same_padding(kernel: usize, stride: usize, size: usize) -> (usize, usize) {
+    let out = size.div_ceil(stride);
+    let total = if out > 0 { ((out - 1) * stride + kernel).saturating_sub(size) } else { 0 };
+    (total / 2, total - total / 2)
+}
+
+/// The op's `spec` for `conv` on an input of `height × width`, if the op covers this convolution.
+fn spec(conv: &Conv2d, height: usize, width: usize) -> Option<[usize; 6]> {
+    if conv.groups != 1 || conv.dilation != [1, 1] {
+        return None;
+    }
+    let [kh, kw] = conv.kernel_size;
+    let [sh, sw] = conv.stride;
+    let ((pt, pb), (pl, pr)) = match conv.padding {
+        PaddingConfig2d::Valid => ((0, 0), (0, 0)),
+        PaddingConfig2d::Same => (same_padding(kh, sh, height), same_padding(kw, sw, width)),
+        PaddingConfig2d::Explicit(top, left, bottom, right) => ((top, bottom), (left, right)),
+    };
+    (height + pt + pb >= kh && width + pl + pr >= kw).then_some([sh, sw, pt, pb, pl, pr])
+}
+
+/// `conv.forward(x)`, through the im2col + gemm op on burn-flex (f32, groups 1, dilation 1,
+/// with or without autodiff) and through burn's convolution otherwise.
+///
+/// ```
+/// use burn::nn::conv::Conv2dConfig;
+/// use burn::nn::PaddingConfig2d;
+/// use burn::tensor::{Device, Distribution, Tensor};
+///
+/// let device = Device::flex();
+/// let conv = Conv2dConfig::new([3, 8], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(&device);
+/// let x = Tensor::<4>::random([2, 3, 9, 9], Distribution::Normal(0.0, 1.0), &device);
+/// let fast = kindling_vision::conv2d(&conv, x.clone());
+/// let reference = conv.forward(x);
+/// assert_eq!(fast.dims(), [2, 8, 9, 9]);
+/// assert!((fast - reference).abs().max().into_scalar::<f32>() < 1e-4);
+/// ```
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    let [_, _, height, width] = x.dims();
+    let on_flex = device == Device::flex() && x.dtype() == DType::F32;
+    let Some(spec) = spec(conv, height, width).filter(|_| on_flex) else {
+        return conv.forward(x);
+    };
+    let weight = conv.weight.val();
+    let bias = match &conv.bias {
+        Some(b) => b.val(),
+        None => Tensor::zeros([weight.dims()[0]], &device),
+    };
+    Tensor::<4>::from_dispatch(Dispatch::conv2d_gemm(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        spec,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn val(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|k| ((k as u32).wrapping_mul(2654435761).wrapping_add(seed * 40503) % 1000) as f32 / 1000.0 - 0.5)
+            .collect()
+    }
+
+    /// Direct convolution, the definition.
+    fn direct(g: &Geom, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
+        let mut y = vec![0.0f32; g.n * g.co * g.ohow()];
+        for n in 0..g.n {
+            for o in 0..g.co {
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        let mut s = b[o];
+                        for c in 0..g.c {
+                            for ki in 0..g.kh {
+                                for kj in 0..g.kw {
+                                    let iy = (oy * g.sh + ki) as isize - g.pt as isize;
+                                    let ix = (ox * g.sw + kj) as isize - g.pl as isize;
+                                    if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
+                                        let xi = ((n * g.c + c) * g.h + iy as usize) * g.w + ix as usize;
+                                        s += x[xi] * w[((o * g.c + c) * g.kh + ki) * g.kw + kj];
+                                    }
+                                }
+                            }
+                        }
+                        y[((n * g.co + o) * g.oh + oy) * g.ow + ox] = s;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    /// Forward against the definition, backward against finite differences of `sum(y · r)`,
+    /// over strides, asymmetric padding, 1×1, grouped and single-image products.
+    #[test]
+    fn matches_direct_convolution_and_finite_differences() {
+        let cases = [
+            ([3, 2, 7, 6], [4, 2, 3, 3], [1, 1, 1, 1, 1, 1]),
+            ([1, 3, 8, 9], [2, 3, 3, 2], [2, 2, 0, 1, 1, 0]),
+            ([2, 4, 5, 5], [3, 4, 1, 1], [1, 1, 0, 0, 0, 0]),
+            ([2, 2, 9, 7], [2, 2, 5, 5], [2, 3, 2, 2, 2, 2]),
+            // Large enough for one image per product (1×1 in place, 3×3 through im2col).
+            ([2, 3, 24, 20], [2, 3, 1, 1], [1, 1, 0, 0, 0, 0]),
+            ([3, 2, 20, 20], [2, 2, 3, 3], [1, 1, 1, 1, 1, 1]),
+        ];
+        for (xs, ws, spec) in cases {
+            let g = Geom::new(&xs, &ws, spec);
+            let (x, w, b) = (val(xs.iter().product(), 1), val(ws.iter().product(), 2), val(ws[0], 3));
+            let y = forward(&g, &x, &w, &b);
+            let reference = direct(&g, &x, &w, &b);
+            let max = y.iter().zip(&reference).map(|(a, r)| (a - r).abs()).fold(0.0f32, f32::max);
+            assert!(max < 1e-5, "{xs:?} {ws:?} {spec:?}: forward off by {max}");
+            let r = val(y.len(), 4);
+            let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
+                direct(&g, x, w, b).iter().zip(&r).map(|(&a, &c)| f64::from(a) * f64::from(c)).sum()
+            };
+            let [dx, dw, db] = backward(&g, &x, &w, &r, [true, true, true]);
+            let analytic = [dx.unwrap_or_default(), dw.unwrap_or_default(), db.unwrap_or_default()];
+            for (which, grad) in analytic.iter().enumerate() {
+                let len = [x.len(), w.len(), b.len()][which];
+                assert_eq!(grad.len(), len);
+                for k in (0..len).step_by(5) {
+                    let mut args = [x.clone(), w.clone(), b.clone()];
+                    args[which][k] += 1e-2;
+                    let up = loss(&args[0], &args[1], &args[2]);
+                    args[which][k] -= 2e-2;
+                    let down = loss(&args[0], &args[1], &args[2]);
+                    let numeric = (up - down) / 2e-2;
+                    assert!(
+                        (numeric - f64::from(grad[k])).abs() < 1e-3,
+                        "{xs:?} input {which}[{k}]: {numeric} vs {}",
+                        grad[k]
+                    );
+                }
+            }
+            let [dx, dw, db] = backward(&g, &x, &w, &r, [false, true, false]);
+            assert!(dx.is_none() && db.is_none() && dw.is_some());
+        }
+    }
+}
