@@ -145,8 +145,13 @@ fn col2im(g: &Geom, cols: &[f32], ld: usize, off: usize, x: &mut [f32]) {
         for (oy, row) in src.chunks_exact(g.ow).enumerate() {
             let Some(iy) = g.in_row(oy, ki) else { continue };
             let dst = &mut x[(c * g.h + iy) * g.w..(c * g.h + iy + 1) * g.w];
-            for (ox, &v) in row.iter().enumerate().take(hi).skip(lo) {
-                dst[ox * g.sw + kj - g.pl] += v;
+            if g.sw == 1 {
+                let dst = &mut dst[lo + kj - g.pl..hi + kj - g.pl];
+                dst.iter_mut().zip(&row[lo..hi]).for_each(|(d, &v)| *d += v);
+            } else {
+                for (ox, &v) in row.iter().enumerate().take(hi).skip(lo) {
+                    dst[ox * g.sw + kj - g.pl] += v;
+                }
             }
         }
     }
