@@ -3,11 +3,13 @@
 //! burn-flex runs a convolution's backward pass as `conv3d` / `conv_transpose3d` calls whose
 //! matrix products have degenerate shapes (one-row gemm microkernels: 6% of the CPU's fp32 peak
 //! for a ResNet-18 training step, BENCHMARKS.md). This op keeps the convolution NCHW and phrases
-//! every pass as full-size products, one image at a time on rayon's threads:
+//! every pass as full-size products over a group of images (one image when its output map has at
+//! least `MIN_COLUMNS` (384) positions, more for small maps), groups spread over rayon's threads:
 //!
-//! - forward: `Y[n] = W · im2col(X[n]) + b` (`[Co, C·kh·kw] × [C·kh·kw, OH·OW]`);
-//! - weight gradient: `dW = Σ_n dY[n] · im2col(X[n])ᵀ` (one accumulating product per image);
-//! - input gradient: `dX[n] = col2im(Wᵀ · dY[n])`, skipped when the input needs no gradient
+//! - forward: `Y[g] = W · im2col(X[g]) + b` (`[Co, C·kh·kw] × [C·kh·kw, k·OH·OW]`);
+//! - weight gradient: `dW = Σ_g dY[g] · im2col(X[g])ᵀ` (one accumulating product per group,
+//!   one accumulator per thread);
+//! - input gradient: `dX[g] = col2im(Wᵀ · dY[g])`, skipped when the input needs no gradient
 //!   (the image batch of a network's stem), like the weight gradient of a frozen layer.
 //!
 //! [`conv2d`] uses it for groups = 1 and dilation 1 on burn-flex in f32 (training and inference)
