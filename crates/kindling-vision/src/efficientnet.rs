@@ -173,7 +173,7 @@ pub struct ConvBn {
 
 impl ConvBn {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(crate::conv2d(&self.conv, x))
+        crate::batch_norm(&self.bn, crate::conv2d(&self.conv, x))
     }
 
     fn forward_relu6(&self, x: Tensor<4>) -> Tensor<4> {

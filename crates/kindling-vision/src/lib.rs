@@ -26,6 +26,7 @@
 //! ```
 
 mod arch;
+mod bn_op;
 mod conv_op;
 pub mod efficientnet;
 pub mod fetch;
@@ -39,6 +40,7 @@ mod vgg;
 pub mod weights;
 
 pub use arch::{Arch, Family, VisionModel, VisionModelConfig};
+pub use bn_op::batch_norm;
 pub use conv_op::conv2d;
 pub use fused::FusedModel;
 pub use resnet::{BlockKind, Downsample, ResNet, ResNetConfig, ResidualBlock, Stem};

@@ -166,7 +166,7 @@ pub struct Stem {
 impl Stem {
     /// `[N, 3, H, W]` → `[N, 64, H/4, W/4]` (standard) or `[N, 64, H, W]` (small input).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn.forward(crate::conv2d(&self.conv, x)));
+        let x = relu(crate::batch_norm(&self.bn, crate::conv2d(&self.conv, x)));
         match &self.pool {
             Some(pool) => pool.forward(x),
             None => x,
@@ -248,13 +248,13 @@ impl ResidualBlock {
     /// `relu(residual(x) + shortcut(x))`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(crate::conv2d(&d.conv, x.clone())),
+            Some(d) => crate::batch_norm(&d.bn, crate::conv2d(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let mut out = relu(self.bn1.forward(crate::conv2d(&self.conv1, x)));
-        out = self.bn2.forward(crate::conv2d(&self.conv2, out));
+        let mut out = relu(crate::batch_norm(&self.bn1, crate::conv2d(&self.conv1, x)));
+        out = crate::batch_norm(&self.bn2, crate::conv2d(&self.conv2, out));
         if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            out = bn3.forward(crate::conv2d(conv3, relu(out)));
+            out = crate::batch_norm(bn3, crate::conv2d(conv3, relu(out)));
         }
         relu(out + identity)
     }

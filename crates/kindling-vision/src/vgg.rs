@@ -134,7 +134,7 @@ impl ConvUnit {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = crate::conv2d(&self.conv, x);
         relu(match &self.bn {
-            Some(bn) => bn.forward(x),
+            Some(bn) => crate::batch_norm(bn, x),
             None => x,
         })
     }

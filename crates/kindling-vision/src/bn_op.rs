@@ -1,0 +1,356 @@
+//! Training-mode BatchNorm as host kernels on burn-flex.
+//!
+//! burn's default `batch_norm_train` (which burn-flex does not override) builds the batch
+//! statistics and their gradient out of tensor operations: channel-first copies (`swap_dims`),
+//! reductions and broadcasts, about a dozen passes over the activation per forward and backward.
+//! Here the statistics take one pass per channel, the normalisation one, and the backward two
+//! (per-channel sums of `dy` and `dy · x̂`, then `dx`), parallel over channels or images.
+//!
+//! [`batch_norm`] uses it where burn's [`BatchNorm::forward`] would take its training path
+//! (autodiff device, layer not frozen) on burn-flex in f32, updates the running statistics the
+//! way burn does, and calls `BatchNorm::forward` everywhere else.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::nn::BatchNorm;
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use kindling_core::cpu::vectorize;
+use rayon::prelude::*;
+
+/// Batch statistics and batch normalisation as backend operations.
+#[backend_extension(Flex, Autodiff)]
+pub trait BatchNormOps: Backend {
+    /// Mean and biased variance per channel of `x` `[N, C, ...]`: `[2, C]`. Not differentiable
+    /// (pass a detached `x`); [`bn_normalize`](Self::bn_normalize)'s gradient accounts for them.
+    fn bn_stats(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `γ (x − mean) / √(var + ε) + β` with `stats` from [`bn_stats`](Self::bn_stats) of this `x`;
+    /// differentiable in `x` (through the batch statistics too), `gamma` and `beta`.
+    fn bn_normalize(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+}
+
+/// Host kernel behind the backward pass of [`BatchNormOps::bn_normalize`] (burn-flex).
+pub trait BatchNormKernels: Backend {
+    /// Gradients of `x`, `gamma` and `beta`.
+    fn bn_normalize_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+        grad: FloatTensor<Self>,
+    ) -> [FloatTensor<Self>; 3];
+}
+
+/// `(images, channels, positions per image)` of an `[N, C, ...]` shape.
+fn dims(shape: &[usize]) -> (usize, usize, usize) {
+    (shape[0], shape[1], shape[2..].iter().product())
+}
+
+/// `(Σ f(x, y).0, Σ f(x, y).1)` over two equally long slices, in 16 lanes so that it vectorizes.
+#[inline(always)]
+fn reduce2(xs: &[f32], ys: &[f32], f: impl Fn(f32, f32) -> (f32, f32)) -> (f32, f32) {
+    let (mut a, mut b) = ([0.0f32; 16], [0.0f32; 16]);
+    let (xc, yc) = (xs.chunks_exact(16), ys.chunks_exact(16));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (x, y) in xc.zip(yc) {
+        for l in 0..16 {
+            let (p, q) = f(x[l], y[l]);
+            a[l] += p;
+            b[l] += q;
+        }
+    }
+    let (mut s, mut t) = (a.iter().sum::<f32>(), b.iter().sum::<f32>());
+    for (&x, &y) in xr.iter().zip(yr) {
+        let (p, q) = f(x, y);
+        s += p;
+        t += q;
+    }
+    (s, t)
+}
+
+/// Per-channel sums over every image of `plane(image, channel)` (each plane reduced in f32, the
+/// planes summed in f64), parallel over channels.
+fn channel_sums(n: usize, c: usize, plane: impl Fn(usize, usize) -> (f32, f32) + Sync) -> Vec<(f64, f64)> {
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            (0..n).fold((0.0f64, 0.0f64), |(a, b), img| {
+                let (p, q) = plane(img, ch);
+                (a + f64::from(p), b + f64::from(q))
+            })
+        })
+        .collect()
+}
+
+/// `[mean…, var…]` per channel (biased variance, two passes).
+fn stats(x: &[f32], shape: &[usize]) -> Vec<f32> {
+    let (n, c, hw) = dims(shape);
+    let count = (n * hw).max(1) as f64;
+    let at = |img: usize, ch: usize| &x[(img * c + ch) * hw..(img * c + ch + 1) * hw];
+    let sums = channel_sums(n, c, |img, ch| {
+        let xs = at(img, ch);
+        vectorize(
+            #[inline(always)]
+            || reduce2(xs, xs, |v, _| (v, 0.0)),
+        )
+    });
+    let means: Vec<f64> = sums.iter().map(|s| s.0 / count).collect();
+    let vars = channel_sums(n, c, |img, ch| {
+        let (xs, m) = (at(img, ch), means[ch] as f32);
+        vectorize(
+            #[inline(always)]
+            || reduce2(xs, xs, |v, _| ((v - m) * (v - m), 0.0)),
+        )
+    });
+    means.iter().map(|&m| m as f32).chain(vars.iter().map(|s| (s.0 / count) as f32)).collect()
+}
+
+/// Per-channel `1 / √(var + ε)`.
+fn inv_std(stats: &[f32], c: usize, epsilon: f64) -> Vec<f32> {
+    stats[c..2 * c].iter().map(|&v| (1.0 / (f64::from(v) + epsilon).sqrt()) as f32).collect()
+}
+
+fn normalize(x: &[f32], shape: &[usize], gamma: &[f32], beta: &[f32], stats: &[f32], epsilon: f64) -> Vec<f32> {
+    let (_, c, hw) = dims(shape);
+    let rstd = inv_std(stats, c, epsilon);
+    let mut y = vec![0.0f32; x.len()];
+    y.par_chunks_mut(hw.max(1)).zip(x.par_chunks(hw.max(1))).enumerate().for_each(|(i, (yp, xp))| {
+        let ch = i % c;
+        let a = gamma[ch] * rstd[ch];
+        let b = beta[ch] - stats[ch] * a;
+        vectorize(
+            #[inline(always)]
+            || yp.iter_mut().zip(xp).for_each(|(o, &v)| *o = v.mul_add(a, b)),
+        );
+    });
+    y
+}
+
+/// `(dx, dgamma, dbeta)`: `dβ = Σ dy`, `dγ = Σ dy·x̂`, `dx = γ/σ · (dy − dβ/M − x̂·dγ/M)`.
+fn normalize_backward(
+    x: &[f32],
+    shape: &[usize],
+    gamma: &[f32],
+    stats: &[f32],
+    epsilon: f64,
+    dy: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (n, c, hw) = dims(shape);
+    let rstd = inv_std(stats, c, epsilon);
+    let at = |img: usize, ch: usize| (img * c + ch) * hw..(img * c + ch + 1) * hw;
+    let sums = channel_sums(n, c, |img, ch| {
+        let (xs, ds, m) = (&x[at(img, ch)], &dy[at(img, ch)], stats[ch]);
+        vectorize(
+            #[inline(always)]
+            || reduce2(xs, ds, |v, d| (d, (v - m) * d)),
+        )
+    });
+    let count = (n * hw).max(1) as f32;
+    let dbeta: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
+    let dgamma: Vec<f32> = sums.iter().enumerate().map(|(ch, s)| s.1 as f32 * rstd[ch]).collect();
+    let mut dx = vec![0.0f32; x.len()];
+    dx.par_chunks_mut(hw.max(1)).enumerate().for_each(|(i, dxp)| {
+        let (img, ch) = (i / c, i % c);
+        let r = at(img, ch);
+        let scale = gamma[ch] * rstd[ch];
+        let (mean_dy, mean_dyx) = (dbeta[ch] / count, dgamma[ch] / count);
+        let (m, rs) = (stats[ch], rstd[ch]);
+        let (xs, ds) = (&x[r.clone()], &dy[r]);
+        vectorize(
+            #[inline(always)]
+            || {
+                for ((o, &v), &d) in dxp.iter_mut().zip(xs).zip(ds) {
+                    *o = scale * (d - mean_dy - (v - m) * rs * mean_dyx);
+                }
+            },
+        );
+    });
+    (dx, dgamma, dbeta)
+}
+
+fn host(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default()),
+    }
+}
+
+fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+impl BatchNormOps for Flex {
+    fn bn_stats(x: FlexTensor) -> FlexTensor {
+        let shape = x.layout().shape().to_vec();
+        flex(stats(&host(&x), &shape), vec![2, shape[1]])
+    }
+
+    fn bn_normalize(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, stats: FlexTensor, epsilon: f64) -> FlexTensor {
+        let shape = x.layout().shape().to_vec();
+        let y = normalize(&host(&x), &shape, &host(&gamma), &host(&beta), &host(&stats), epsilon);
+        flex(y, shape)
+    }
+}
+
+impl BatchNormKernels for Flex {
+    fn bn_normalize_backward(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        stats: FlexTensor,
+        epsilon: f64,
+        grad: FlexTensor,
+    ) -> [FlexTensor; 3] {
+        let shape = x.layout().shape().to_vec();
+        let c = shape[1];
+        let (dx, dg, db) = normalize_backward(&host(&x), &shape, &host(&gamma), &host(&stats), epsilon, &host(&grad));
+        [flex(dx, shape), flex(dg, vec![c]), flex(db, vec![c])]
+    }
+}
+
+#[derive(Debug)]
+struct NormalizeBackward;
+
+impl<B: Backend + BatchNormKernels> Backward<B, 3> for NormalizeBackward {
+    /// `x`, `gamma`, statistics, epsilon.
+    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, f64);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let (x, gamma, stats, epsilon) = ops.state;
+        let grad = grads.consume::<B>(&ops.node);
+        let out = B::bn_normalize_backward(x, gamma, stats, epsilon, grad);
+        for (parent, g) in ops.parents.into_iter().zip(out) {
+            if let Some(node) = parent {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct NoGradient;
+
+impl<B: Backend> Backward<B, 1> for NoGradient {
+    type State = ();
+
+    /// The statistics are computed from a detached input: nothing flows back.
+    fn backward(self, _ops: Ops<Self::State, 1>, _grads: &mut Gradients, _checkpointer: &mut Checkpointer) {}
+}
+
+impl<B: Backend + BatchNormOps + BatchNormKernels, C: CheckpointStrategy> BatchNormOps for Autodiff<B, C> {
+    fn bn_stats(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let nodes = [x.node()];
+        let x = x.into_primitive();
+        match NoGradient.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((), B::bn_stats(x)),
+            OpsKind::UnTracked(prep) => prep.finish(B::bn_stats(x)),
+        }
+    }
+
+    fn bn_normalize(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        // The statistics are not a parent: their dependence on `x` is in the backward formula.
+        let nodes = [x.node(), gamma.node(), beta.node()];
+        let (x, gamma, beta, stats) =
+            (x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), stats.into_primitive());
+        match NormalizeBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let y = B::bn_normalize(x.clone(), gamma.clone(), beta, stats.clone(), epsilon);
+                prep.finish((x, gamma, stats, epsilon), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::bn_normalize(x, gamma, beta, stats, epsilon)),
+        }
+    }
+}
+
+/// `bn.forward(x)`: on burn-flex in f32, the training path (autodiff device, layer not frozen)
+/// runs through Kindling's BatchNorm kernels and updates the running statistics as burn does
+/// (`running ← (1 − momentum) · running + momentum · batch`, biased batch variance); anything
+/// else is `BatchNorm::forward`.
+///
+/// ```
+/// use burn::module::Module;
+/// use burn::nn::BatchNormConfig;
+/// use burn::tensor::{Device, Distribution, Tensor};
+///
+/// let device = Device::flex().autodiff();
+/// let bn = BatchNormConfig::new(4).init(&device);
+/// let x = Tensor::<4>::random([3, 4, 5, 5], Distribution::Normal(2.0, 3.0), &device);
+/// let y = kindling_vision::batch_norm(&bn, x);
+/// let mean = y.clone().mean().into_scalar::<f32>();
+/// assert!(mean.abs() < 1e-4, "normalised: mean {mean}");
+/// ```
+pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    let training = device.is_autodiff() && bn.training.is_enabled();
+    if !training || device != Device::flex() || x.dtype() != DType::F32 {
+        return bn.forward(x);
+    }
+    let channels = x.dims()[1];
+    let stats = Tensor::<2>::from_dispatch(Dispatch::bn_stats(x.clone().detach().into_dispatch()));
+    let batch = |row: usize| stats.clone().narrow(0, row, 1).reshape([channels]);
+    let update = |running: Tensor<1>, batch: Tensor<1>| {
+        running.to_device(&device).mul_scalar(1.0 - bn.momentum).add(batch.mul_scalar(bn.momentum)).detach()
+    };
+    bn.running_mean.update(update(bn.running_mean.value_sync(), batch(0)));
+    bn.running_var.update(update(bn.running_var.value_sync(), batch(1)));
+    Tensor::<4>::from_dispatch(Dispatch::bn_normalize(
+        x.into_dispatch(),
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+        stats.into_dispatch(),
+        bn.epsilon,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn val(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|k| ((k as u32).wrapping_mul(2654435761).wrapping_add(seed * 40503) % 1000) as f32 / 250.0 - 1.0)
+            .collect()
+    }
+
+    /// The gradient of `sum(normalize(x) · r)` against finite differences, with the statistics
+    /// recomputed from the perturbed `x` (as the training path does).
+    #[test]
+    fn gradients_match_finite_differences() {
+        let shape = [3, 2, 2, 3];
+        let len: usize = shape.iter().product();
+        let (x, gamma, beta, r) = (val(len, 1), val(2, 2), val(2, 3), val(len, 4));
+        let eps = 1e-5;
+        let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
+            let y = normalize(x, &shape, gamma, beta, &stats(x, &shape), eps);
+            y.iter().zip(&r).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum()
+        };
+        let (dx, dg, db) = normalize_backward(&x, &shape, &gamma, &stats(&x, &shape), eps, &r);
+        for (which, grad) in [&dx, &dg, &db].into_iter().enumerate() {
+            for k in 0..grad.len() {
+                let mut args = [x.clone(), gamma.clone(), beta.clone()];
+                args[which][k] += 1e-2;
+                let up = loss(&args[0], &args[1], &args[2]);
+                args[which][k] -= 2e-2;
+                let down = loss(&args[0], &args[1], &args[2]);
+                let numeric = (up - down) / 2e-2;
+                assert!((numeric - f64::from(grad[k])).abs() < 2e-3, "input {which}[{k}]: {numeric} vs {}", grad[k]);
+            }
+        }
+    }
+}

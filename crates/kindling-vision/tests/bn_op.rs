@@ -1,0 +1,61 @@
+//! `kindling_vision::batch_norm` (host kernels for the training path) against burn's
+//! `BatchNorm::forward`: outputs, gradients of input, gamma and beta, running statistics.
+#![allow(clippy::unwrap_used)]
+
+use burn::module::Module;
+use burn::nn::{BatchNorm, BatchNormConfig};
+use burn::tensor::{Device, Distribution, Tensor};
+
+fn max_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    (a - b).abs().max().into_scalar::<f32>()
+}
+
+/// Output, gradients of `sum(bn(x) · r)` for x, gamma and beta, then running mean and variance.
+fn run(bn: &BatchNorm, x: Tensor<4>, r: &Tensor<4>, fast: bool) -> [Tensor<1>; 6] {
+    let x = x.require_grad();
+    let y = if fast { kindling_vision::batch_norm(bn, x.clone()) } else { bn.forward(x.clone()) };
+    let grads = (y.clone() * r.clone()).sum().backward();
+    let flat = |t: Tensor<4>| t.flatten::<1>(0, 3);
+    [
+        flat(y.inner()),
+        flat(x.grad(&grads).unwrap()),
+        bn.gamma.val().grad(&grads).unwrap(),
+        bn.beta.val().grad(&grads).unwrap(),
+        bn.running_mean.value_sync().inner(),
+        bn.running_var.value_sync().inner(),
+    ]
+}
+
+#[test]
+fn training_path_matches_burn_batch_norm() {
+    let device = Device::flex().autodiff();
+    for shape in [[4, 3, 7, 5], [1, 6, 2, 2], [8, 2, 16, 16]] {
+        let x = Tensor::<4>::random(shape, Distribution::Normal(1.5, 2.0), &device);
+        let r = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        let gamma = Tensor::<1>::random([shape[1]], Distribution::Normal(1.0, 0.5), &device);
+        // Two layers with the same parameters (a clone would share the running statistics).
+        let layer = || {
+            let bn = BatchNormConfig::new(shape[1]).with_momentum(0.2).init(&device);
+            BatchNorm { gamma: burn::module::Param::from_tensor(gamma.clone()), ..bn }
+        };
+        let (ours, theirs) = (layer(), layer());
+        let fast = run(&ours, x.clone(), &r, true);
+        let reference = run(&theirs, x, &r, false);
+        let names = ["output", "input gradient", "gamma gradient", "beta gradient", "running mean", "running var"];
+        for ((a, b), name) in fast.into_iter().zip(reference).zip(names) {
+            let d = max_diff(a, b);
+            assert!(d < 2e-4, "{shape:?} {name}: off by {d}");
+        }
+    }
+}
+
+#[test]
+fn frozen_layers_and_inference_use_burn() {
+    let device = Device::flex().autodiff();
+    let bn = BatchNormConfig::new(3).init(&device).freeze();
+    let x = Tensor::<4>::random([2, 3, 4, 4], Distribution::Normal(0.0, 1.0), &device);
+    assert_eq!(max_diff(kindling_vision::batch_norm(&bn, x.clone()), bn.forward(x)), 0.0);
+    let plain = BatchNormConfig::new(3).init(&Device::flex());
+    let x = Tensor::<4>::random([2, 3, 4, 4], Distribution::Normal(0.0, 1.0), &Device::flex());
+    assert_eq!(max_diff(kindling_vision::batch_norm(&plain, x.clone()), plain.forward(x)), 0.0);
+}
