@@ -200,7 +200,7 @@ pub fn run(args: DemoArgs) -> CliResult {
     // (c, d) Heads on frozen Lite0 features (the pretrained network minus its classifier).
     let t = Instant::now();
     let extract = ExtractConfig::new(pipeline).with_batch_size(64);
-    let extractor = VisionExtractor { arch, model: pretrained };
+    let extractor = VisionExtractor::new(arch, pretrained, &device)?;
     let train_features = extract_features(&extractor, &train, classes.clone(), &extract, &device, |_, _| {})?;
     let test_features = extract_features(&extractor, &test, classes.clone(), &extract, &device, |_, _| {})?;
     eprintln!(

@@ -80,7 +80,7 @@ pub fn run(args: ExtractArgs) -> CliResult {
     let device = kindling_core::device_from_str(&args.device)?;
     let arch: Arch = args.model.parse()?;
     let pargs = predict_args(&args);
-    let extractor = VisionExtractor { arch, model: load_model(&pargs, &device)? };
+    let extractor = VisionExtractor::new(arch, load_model(&pargs, &device)?, &device)?;
     let source: DataSource = args.data.parse()?;
     let mut data = source.load(args.split)?;
     if !args.classes.is_empty() {

@@ -31,7 +31,7 @@ pub fn run(
         _ => args.pipeline(arch),
     };
     let config = ExtractConfig::new(pipeline).with_batch_size(args.batch_size);
-    let extractor = VisionExtractor { arch, model };
+    let extractor = VisionExtractor::new(arch, model, device)?;
     let records = predict_image_files(&extractor, &saved, &args.images, &config, device, args.topk)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for record in &records {

@@ -6,7 +6,7 @@ use kindling_core::derive_seed;
 use kindling_data::ImageItem;
 use kindling_data::transform::Pipeline;
 use kindling_vision::efficientnet::EfficientNetLite;
-use kindling_vision::{Arch, VisionModel};
+use kindling_vision::{Arch, FusedModel, VisionModel};
 use ndarray::Array2;
 use rayon::prelude::*;
 
@@ -65,14 +65,21 @@ impl FeatureExtractor for EfficientNetLite {
 /// last linear layer ([`VisionModel::forward_pre_logits`]: pooled features for ResNet and EfficientNet,
 /// the 4096-wide `fc2` activation for VGG), named after its architecture.
 ///
+/// [`VisionExtractor::new`] also prepares the fused CPU inference engine ([`VisionModel::fuse`]:
+/// BatchNorm folded into the convolutions, NHWC, fused activations) where it computes these
+/// features — ResNet and EfficientNet-Lite on burn-flex — and uses it: the same features to float
+/// rounding, several times faster (BENCHMARKS.md).
+///
 /// ```
 /// use kindling_heads::{FeatureExtractor, VisionExtractor};
 /// use kindling_vision::Arch;
 /// let device = kindling_core::default_device();
-/// let ex = VisionExtractor { arch: Arch::Resnet18, model: Arch::Resnet18.init(10, &device) };
+/// let ex = VisionExtractor::new(Arch::Resnet18, Arch::Resnet18.init(10, &device), &device)?;
+/// assert!(ex.fused.is_some());
 /// assert_eq!((ex.name(), ex.num_features()), ("resnet18".to_string(), 512));
 /// let x = burn::tensor::Tensor::<4>::zeros([2, 3, 32, 32], &device);
 /// assert_eq!(ex.features(x).dims(), [2, 512]);
+/// # Ok::<(), kindling_heads::HeadsError>(())
 /// ```
 #[derive(Debug)]
 pub struct VisionExtractor {
@@ -80,6 +87,21 @@ pub struct VisionExtractor {
     pub arch: Arch,
     /// The model, with its weights.
     pub model: VisionModel,
+    /// `model` through the fused engine, used for images on burn-flex (`None`: the model's modules).
+    pub fused: Option<FusedModel>,
+}
+
+impl VisionExtractor {
+    /// `model` as an extractor on `device`, with the fused engine where it applies (ResNet and
+    /// EfficientNet-Lite on burn-flex; a VGG's `fc2` features come from its modules).
+    ///
+    /// # Errors
+    /// If fusing the model fails ([`VisionModel::fuse`]).
+    pub fn new(arch: Arch, model: VisionModel, device: &Device) -> Result<Self> {
+        let fusable = *device == Device::flex() && !matches!(model, VisionModel::Vgg(_));
+        let fused = if fusable { Some(model.fuse()?) } else { None };
+        Ok(Self { arch, model, fused })
+    }
 }
 
 impl FeatureExtractor for VisionExtractor {
@@ -90,7 +112,14 @@ impl FeatureExtractor for VisionExtractor {
         self.model.num_pre_logits()
     }
     fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        self.model.forward_pre_logits(images)
+        match &self.fused {
+            Some(fused) if images.device() == Device::flex() => match fused.forward_features(images.clone()) {
+                Ok(features) => features,
+                // A shape the engine rejects: the modules give burn's own diagnosis.
+                Err(_) => self.model.forward_pre_logits(images),
+            },
+            _ => self.model.forward_pre_logits(images),
+        }
     }
 }
 
