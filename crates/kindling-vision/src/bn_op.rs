@@ -18,6 +18,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::BatchNorm;
+use burn::tensor::activation::relu;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use kindling_core::cpu::vectorize;
 use rayon::prelude::*;
@@ -29,25 +30,30 @@ pub trait BatchNormOps: Backend {
     /// (pass a detached `x`); [`bn_normalize`](Self::bn_normalize)'s gradient accounts for them.
     fn bn_stats(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// `γ (x − mean) / √(var + ε) + β` with `stats` from [`bn_stats`](Self::bn_stats) of this `x`;
-    /// differentiable in `x` (through the batch statistics too), `gamma` and `beta`.
+    /// `γ (x − mean) / √(var + ε) + β` with `stats` from [`bn_stats`](Self::bn_stats) of this `x`,
+    /// then ReLU if `relu`; differentiable in `x` (through the batch statistics too), `gamma` and
+    /// `beta`.
     fn bn_normalize(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> FloatTensor<Self>;
 }
 
 /// Host kernel behind the backward pass of [`BatchNormOps::bn_normalize`] (burn-flex).
 pub trait BatchNormKernels: Backend {
-    /// Gradients of `x`, `gamma` and `beta`.
+    /// Gradients of `x`, `gamma` and `beta` (`beta` is needed to recompute the ReLU mask).
+    #[allow(clippy::too_many_arguments)]
     fn bn_normalize_backward(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
         grad: FloatTensor<Self>,
     ) -> [FloatTensor<Self>; 3];
 }
@@ -121,39 +127,69 @@ fn inv_std(stats: &[f32], c: usize, epsilon: f64) -> Vec<f32> {
     stats[c..2 * c].iter().map(|&v| (1.0 / (f64::from(v) + epsilon).sqrt()) as f32).collect()
 }
 
-fn normalize(x: &[f32], shape: &[usize], gamma: &[f32], beta: &[f32], stats: &[f32], epsilon: f64) -> Vec<f32> {
+/// Per-channel affine map `x ↦ a·x + b` of the normalisation.
+fn affine(gamma: &[f32], beta: &[f32], stats: &[f32], rstd: &[f32], ch: usize) -> (f32, f32) {
+    let a = gamma[ch] * rstd[ch];
+    (a, beta[ch] - stats[ch] * a)
+}
+
+fn normalize(
+    x: &[f32],
+    shape: &[usize],
+    gamma: &[f32],
+    beta: &[f32],
+    stats: &[f32],
+    epsilon: f64,
+    relu: bool,
+) -> Vec<f32> {
     let (_, c, hw) = dims(shape);
     let rstd = inv_std(stats, c, epsilon);
     let mut y = vec![0.0f32; x.len()];
     y.par_chunks_mut(hw.max(1)).zip(x.par_chunks(hw.max(1))).enumerate().for_each(|(i, (yp, xp))| {
-        let ch = i % c;
-        let a = gamma[ch] * rstd[ch];
-        let b = beta[ch] - stats[ch] * a;
+        let (a, b) = affine(gamma, beta, stats, &rstd, i % c);
+        // `z < 0` rather than `max`: a NaN stays NaN (divergence must stay visible), as in burn's ReLU.
         vectorize(
             #[inline(always)]
-            || yp.iter_mut().zip(xp).for_each(|(o, &v)| *o = v.mul_add(a, b)),
+            || {
+                yp.iter_mut().zip(xp).for_each(|(o, &v)| {
+                    let z = v.mul_add(a, b);
+                    *o = if relu && z < 0.0 { 0.0 } else { z };
+                })
+            },
         );
     });
     y
 }
 
-/// `(dx, dgamma, dbeta)`: `dβ = Σ dy`, `dγ = Σ dy·x̂`, `dx = γ/σ · (dy − dβ/M − x̂·dγ/M)`.
+/// `(dx, dgamma, dbeta)`: `dβ = Σ g`, `dγ = Σ g·x̂`, `dx = γ/σ · (g − dβ/M − x̂·dγ/M)` where `g` is `dy`,
+/// masked where the ReLU (if any) cut the output.
+#[allow(clippy::too_many_arguments)]
 fn normalize_backward(
     x: &[f32],
     shape: &[usize],
     gamma: &[f32],
+    beta: &[f32],
     stats: &[f32],
     epsilon: f64,
+    relu: bool,
     dy: &[f32],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (n, c, hw) = dims(shape);
     let rstd = inv_std(stats, c, epsilon);
     let at = |img: usize, ch: usize| (img * c + ch) * hw..(img * c + ch + 1) * hw;
+    // The ReLU passes the gradient where its output is positive (burn's and PyTorch's rule).
+    let pass = |z: f32| !relu || z > 0.0;
     let sums = channel_sums(n, c, |img, ch| {
         let (xs, ds, m) = (&x[at(img, ch)], &dy[at(img, ch)], stats[ch]);
+        let (a, b) = affine(gamma, beta, stats, &rstd, ch);
         vectorize(
             #[inline(always)]
-            || reduce2(xs, ds, |v, d| (d, (v - m) * d)),
+            || {
+                reduce2(xs, ds, |v, d| {
+                    let g = if pass(v.mul_add(a, b)) { d } else { 0.0 };
+                    (g, (v - m) * g)
+                })
+            },
         )
     });
     let count = (n * hw).max(1) as f32;
@@ -166,12 +202,14 @@ fn normalize_backward(
         let scale = gamma[ch] * rstd[ch];
         let (mean_dy, mean_dyx) = (dbeta[ch] / count, dgamma[ch] / count);
         let (m, rs) = (stats[ch], rstd[ch]);
+        let (a, b) = affine(gamma, beta, stats, &rstd, ch);
         let (xs, ds) = (&x[r.clone()], &dy[r]);
         vectorize(
             #[inline(always)]
             || {
                 for ((o, &v), &d) in dxp.iter_mut().zip(xs).zip(ds) {
-                    *o = scale * (d - mean_dy - (v - m) * rs * mean_dyx);
+                    let g = if pass(v.mul_add(a, b)) { d } else { 0.0 };
+                    *o = scale * (g - mean_dy - (v - m) * rs * mean_dyx);
                 }
             },
         );
@@ -196,9 +234,16 @@ impl BatchNormOps for Flex {
         flex(stats(&host(&x), &shape), vec![2, shape[1]])
     }
 
-    fn bn_normalize(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, stats: FlexTensor, epsilon: f64) -> FlexTensor {
+    fn bn_normalize(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        stats: FlexTensor,
+        epsilon: f64,
+        relu: bool,
+    ) -> FlexTensor {
         let shape = x.layout().shape().to_vec();
-        let y = normalize(&host(&x), &shape, &host(&gamma), &host(&beta), &host(&stats), epsilon);
+        let y = normalize(&host(&x), &shape, &host(&gamma), &host(&beta), &host(&stats), epsilon, relu);
         flex(y, shape)
     }
 }
@@ -207,13 +252,16 @@ impl BatchNormKernels for Flex {
     fn bn_normalize_backward(
         x: FlexTensor,
         gamma: FlexTensor,
+        beta: FlexTensor,
         stats: FlexTensor,
         epsilon: f64,
+        relu: bool,
         grad: FlexTensor,
     ) -> [FlexTensor; 3] {
         let shape = x.layout().shape().to_vec();
         let c = shape[1];
-        let (dx, dg, db) = normalize_backward(&host(&x), &shape, &host(&gamma), &host(&stats), epsilon, &host(&grad));
+        let (x, gamma, beta, stats, grad) = (host(&x), host(&gamma), host(&beta), host(&stats), host(&grad));
+        let (dx, dg, db) = normalize_backward(&x, &shape, &gamma, &beta, &stats, epsilon, relu, &grad);
         [flex(dx, shape), flex(dg, vec![c]), flex(db, vec![c])]
     }
 }
@@ -222,13 +270,13 @@ impl BatchNormKernels for Flex {
 struct NormalizeBackward;
 
 impl<B: Backend + BatchNormKernels> Backward<B, 3> for NormalizeBackward {
-    /// `x`, `gamma`, statistics, epsilon.
-    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, f64);
+    /// `x`, `gamma`, `beta`, statistics, epsilon, ReLU.
+    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, f64, bool);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let (x, gamma, stats, epsilon) = ops.state;
+        let (x, gamma, beta, stats, epsilon, relu) = ops.state;
         let grad = grads.consume::<B>(&ops.node);
-        let out = B::bn_normalize_backward(x, gamma, stats, epsilon, grad);
+        let out = B::bn_normalize_backward(x, gamma, beta, stats, epsilon, relu, grad);
         for (parent, g) in ops.parents.into_iter().zip(out) {
             if let Some(node) = parent {
                 grads.register::<B>(node.id, g);
@@ -263,6 +311,7 @@ impl<B: Backend + BatchNormOps + BatchNormKernels, C: CheckpointStrategy> BatchN
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> FloatTensor<Self> {
         // The statistics are not a parent: their dependence on `x` is in the backward formula.
         let nodes = [x.node(), gamma.node(), beta.node()];
@@ -270,10 +319,10 @@ impl<B: Backend + BatchNormOps + BatchNormKernels, C: CheckpointStrategy> BatchN
             (x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), stats.into_primitive());
         match NormalizeBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let y = B::bn_normalize(x.clone(), gamma.clone(), beta, stats.clone(), epsilon);
-                prep.finish((x, gamma, stats, epsilon), y)
+                let y = B::bn_normalize(x.clone(), gamma.clone(), beta.clone(), stats.clone(), epsilon, relu);
+                prep.finish((x, gamma, beta, stats, epsilon, relu), y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::bn_normalize(x, gamma, beta, stats, epsilon)),
+            OpsKind::UnTracked(prep) => prep.finish(B::bn_normalize(x, gamma, beta, stats, epsilon, relu)),
         }
     }
 }
@@ -284,7 +333,6 @@ impl<B: Backend + BatchNormOps + BatchNormKernels, C: CheckpointStrategy> BatchN
 /// else is `BatchNorm::forward`.
 ///
 /// ```
-/// use burn::module::Module;
 /// use burn::nn::BatchNormConfig;
 /// use burn::tensor::{Device, Distribution, Tensor};
 ///
@@ -296,10 +344,31 @@ impl<B: Backend + BatchNormOps + BatchNormKernels, C: CheckpointStrategy> BatchN
 /// assert!(mean.abs() < 1e-4, "normalised: mean {mean}");
 /// ```
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    normalize_with(bn, &x, false).unwrap_or_else(|| bn.forward(x))
+}
+
+/// `relu(bn.forward(x))`, the ReLU fused into the BatchNorm kernels where [`batch_norm`] uses them.
+///
+/// ```
+/// use burn::nn::BatchNormConfig;
+/// use burn::tensor::{Device, Distribution, Tensor};
+///
+/// let device = Device::flex().autodiff();
+/// let bn = BatchNormConfig::new(4).init(&device);
+/// let x = Tensor::<4>::random([3, 4, 5, 5], Distribution::Normal(0.0, 1.0), &device);
+/// let y = kindling_vision::batch_norm_relu(&bn, x);
+/// assert!(y.min().into_scalar::<f32>() >= 0.0);
+/// ```
+pub fn batch_norm_relu(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    normalize_with(bn, &x, true).unwrap_or_else(|| relu(bn.forward(x)))
+}
+
+/// The kernel path, or `None` where burn's module applies.
+fn normalize_with(bn: &BatchNorm, x: &Tensor<4>, relu: bool) -> Option<Tensor<4>> {
     let device = x.device();
     let training = device.is_autodiff() && bn.training.is_enabled();
     if !training || device != Device::flex() || x.dtype() != DType::F32 {
-        return bn.forward(x);
+        return None;
     }
     let channels = x.dims()[1];
     let stats = Tensor::<2>::from_dispatch(Dispatch::bn_stats(x.clone().detach().into_dispatch()));
@@ -309,13 +378,14 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     };
     bn.running_mean.update(update(bn.running_mean.value_sync(), batch(0)));
     bn.running_var.update(update(bn.running_var.value_sync(), batch(1)));
-    Tensor::<4>::from_dispatch(Dispatch::bn_normalize(
-        x.into_dispatch(),
+    Some(Tensor::<4>::from_dispatch(Dispatch::bn_normalize(
+        x.clone().into_dispatch(),
         bn.gamma.val().into_dispatch(),
         bn.beta.val().into_dispatch(),
         stats.into_dispatch(),
         bn.epsilon,
-    ))
+        relu,
+    )))
 }
 
 #[cfg(test)]
@@ -336,20 +406,23 @@ mod tests {
         let len: usize = shape.iter().product();
         let (x, gamma, beta, r) = (val(len, 1), val(2, 2), val(2, 3), val(len, 4));
         let eps = 1e-5;
-        let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
-            let y = normalize(x, &shape, gamma, beta, &stats(x, &shape), eps);
-            y.iter().zip(&r).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum()
-        };
-        let (dx, dg, db) = normalize_backward(&x, &shape, &gamma, &stats(&x, &shape), eps, &r);
-        for (which, grad) in [&dx, &dg, &db].into_iter().enumerate() {
-            for k in 0..grad.len() {
-                let mut args = [x.clone(), gamma.clone(), beta.clone()];
-                args[which][k] += 1e-2;
-                let up = loss(&args[0], &args[1], &args[2]);
-                args[which][k] -= 2e-2;
-                let down = loss(&args[0], &args[1], &args[2]);
-                let numeric = (up - down) / 2e-2;
-                assert!((numeric - f64::from(grad[k])).abs() < 2e-3, "input {which}[{k}]: {numeric} vs {}", grad[k]);
+        for relu in [false, true] {
+            let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
+                let y = normalize(x, &shape, gamma, beta, &stats(x, &shape), eps, relu);
+                y.iter().zip(&r).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum()
+            };
+            let (dx, dg, db) = normalize_backward(&x, &shape, &gamma, &beta, &stats(&x, &shape), eps, relu, &r);
+            for (which, grad) in [&dx, &dg, &db].into_iter().enumerate() {
+                for k in 0..grad.len() {
+                    let mut args = [x.clone(), gamma.clone(), beta.clone()];
+                    args[which][k] += 1e-3;
+                    let up = loss(&args[0], &args[1], &args[2]);
+                    args[which][k] -= 2e-3;
+                    let down = loss(&args[0], &args[1], &args[2]);
+                    let numeric = (up - down) / 2e-3;
+                    let g = f64::from(grad[k]);
+                    assert!((numeric - g).abs() < 5e-3, "relu {relu}, input {which}[{k}]: {numeric} vs {g}");
+                }
             }
         }
     }

@@ -210,7 +210,7 @@ fn group_cols<'a>(g: &Geom, x: &'a [f32], images: std::ops::Range<usize>, cols: 
     cols
 }
 
-/// Runs `job(group, images, its part of out, scratch)` for every group, spread as `plan` says
+/// Runs `job(images of the group, their part of out, scratch)` for every group, spread as `plan` says
 /// (`out`, when given, holds `per_image` elements per image); returns the workers' scratch.
 fn for_groups(
     plan: &Plan,

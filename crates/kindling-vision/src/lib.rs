@@ -40,7 +40,7 @@ mod vgg;
 pub mod weights;
 
 pub use arch::{Arch, Family, VisionModel, VisionModelConfig};
-pub use bn_op::batch_norm;
+pub use bn_op::{batch_norm, batch_norm_relu};
 pub use conv_op::conv2d;
 pub use fused::FusedModel;
 pub use resnet::{BlockKind, Downsample, ResNet, ResNetConfig, ResidualBlock, Stem};

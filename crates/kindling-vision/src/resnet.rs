@@ -166,7 +166,7 @@ pub struct Stem {
 impl Stem {
     /// `[N, 3, H, W]` → `[N, 64, H/4, W/4]` (standard) or `[N, 64, H, W]` (small input).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(crate::batch_norm(&self.bn, crate::conv2d(&self.conv, x)));
+        let x = crate::batch_norm_relu(&self.bn, crate::conv2d(&self.conv, x));
         match &self.pool {
             Some(pool) => pool.forward(x),
             None => x,
@@ -251,11 +251,14 @@ impl ResidualBlock {
             Some(d) => crate::batch_norm(&d.bn, crate::conv2d(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let mut out = relu(crate::batch_norm(&self.bn1, crate::conv2d(&self.conv1, x)));
-        out = crate::batch_norm(&self.bn2, crate::conv2d(&self.conv2, out));
-        if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            out = crate::batch_norm(bn3, crate::conv2d(conv3, relu(out)));
-        }
+        let out = crate::batch_norm_relu(&self.bn1, crate::conv2d(&self.conv1, x));
+        let out = match (&self.conv3, &self.bn3) {
+            (Some(conv3), Some(bn3)) => {
+                let out = crate::batch_norm_relu(&self.bn2, crate::conv2d(&self.conv2, out));
+                crate::batch_norm(bn3, crate::conv2d(conv3, out))
+            }
+            _ => crate::batch_norm(&self.bn2, crate::conv2d(&self.conv2, out)),
+        };
         relu(out + identity)
     }
 }

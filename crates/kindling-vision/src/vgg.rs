@@ -133,10 +133,10 @@ impl ConvUnit {
     /// `relu(bn(conv(x)))`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = crate::conv2d(&self.conv, x);
-        relu(match &self.bn {
-            Some(bn) => crate::batch_norm(bn, x),
-            None => x,
-        })
+        match &self.bn {
+            Some(bn) => crate::batch_norm_relu(bn, x),
+            None => relu(x),
+        }
     }
 }
 

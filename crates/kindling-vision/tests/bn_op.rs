@@ -1,19 +1,27 @@
 //! `kindling_vision::batch_norm` (host kernels for the training path) against burn's
-//! `BatchNorm::forward`: outputs, gradients of input, gamma and beta, running statistics.
+//! `BatchNorm::forward` (and `batch_norm_relu` against a ReLU after it): outputs, gradients of input,
+//! gamma and beta, running statistics.
 #![allow(clippy::unwrap_used)]
 
 use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig};
+use burn::tensor::activation::relu;
 use burn::tensor::{Device, Distribution, Tensor};
 
 fn max_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
     (a - b).abs().max().into_scalar::<f32>()
 }
 
-/// Output, gradients of `sum(bn(x) · r)` for x, gamma and beta, then running mean and variance.
-fn run(bn: &BatchNorm, x: Tensor<4>, r: &Tensor<4>, fast: bool) -> [Tensor<1>; 6] {
+/// Output, gradients of `sum(bn(x) · r)` (with a ReLU after `bn` if `with_relu`) for x, gamma and
+/// beta, then running mean and variance.
+fn run(bn: &BatchNorm, x: Tensor<4>, r: &Tensor<4>, fast: bool, with_relu: bool) -> [Tensor<1>; 6] {
     let x = x.require_grad();
-    let y = if fast { kindling_vision::batch_norm(bn, x.clone()) } else { bn.forward(x.clone()) };
+    let y = match (fast, with_relu) {
+        (true, false) => kindling_vision::batch_norm(bn, x.clone()),
+        (true, true) => kindling_vision::batch_norm_relu(bn, x.clone()),
+        (false, false) => bn.forward(x.clone()),
+        (false, true) => relu(bn.forward(x.clone())),
+    };
     let grads = (y.clone() * r.clone()).sum().backward();
     let flat = |t: Tensor<4>| t.flatten::<1>(0, 3);
     [
@@ -29,7 +37,9 @@ fn run(bn: &BatchNorm, x: Tensor<4>, r: &Tensor<4>, fast: bool) -> [Tensor<1>; 6
 #[test]
 fn training_path_matches_burn_batch_norm() {
     let device = Device::flex().autodiff();
-    for shape in [[4, 3, 7, 5], [1, 6, 2, 2], [8, 2, 16, 16]] {
+    for (shape, with_relu) in
+        [([4, 3, 7, 5], false), ([1, 6, 2, 2], true), ([8, 2, 16, 16], false), ([3, 4, 9, 9], true)]
+    {
         let x = Tensor::<4>::random(shape, Distribution::Normal(1.5, 2.0), &device);
         let r = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
         let gamma = Tensor::<1>::random([shape[1]], Distribution::Normal(1.0, 0.5), &device);
@@ -39,12 +49,12 @@ fn training_path_matches_burn_batch_norm() {
             BatchNorm { gamma: burn::module::Param::from_tensor(gamma.clone()), ..bn }
         };
         let (ours, theirs) = (layer(), layer());
-        let fast = run(&ours, x.clone(), &r, true);
-        let reference = run(&theirs, x, &r, false);
+        let fast = run(&ours, x.clone(), &r, true, with_relu);
+        let reference = run(&theirs, x, &r, false, with_relu);
         let names = ["output", "input gradient", "gamma gradient", "beta gradient", "running mean", "running var"];
         for ((a, b), name) in fast.into_iter().zip(reference).zip(names) {
             let d = max_diff(a, b);
-            assert!(d < 2e-4, "{shape:?} {name}: off by {d}");
+            assert!(d < 2e-4, "{shape:?} relu {with_relu} {name}: off by {d}");
         }
     }
 }
