@@ -294,6 +294,7 @@ mod tests {
 
     #[test]
     fn weights_sum_to_one_over_valid_positions() {
+        let _rng = crate::test_rng_lock();
         for kind in [AttentionKind::Dot, AttentionKind::General, AttentionKind::Additive] {
             check_kind(kind);
         }
@@ -301,6 +302,7 @@ mod tests {
 
     #[test]
     fn bad_memory_is_a_typed_error() {
+        let _rng = crate::test_rng_lock();
         let device = kindling_core::default_device();
         let attention = AttentionConfig::new(AttentionKind::General, 4, 6).init(&device).unwrap();
         let memory = Tensor::<3>::zeros([2, 3, 6], &device);
@@ -312,6 +314,7 @@ mod tests {
 
     #[test]
     fn select_repeats_rows() {
+        let _rng = crate::test_rng_lock();
         let device = kindling_core::default_device();
         let attention = AttentionConfig::new(AttentionKind::Dot, 2, 2).init(&device).unwrap();
         let memory = Tensor::<3>::random([2, 3, 2], Distribution::Normal(0.0, 1.0), &device);

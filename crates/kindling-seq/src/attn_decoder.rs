@@ -337,6 +337,7 @@ mod tests {
     /// The one-shot teacher-forced path equals the step-by-step one (no dropout).
     #[test]
     fn parallel_and_step_paths_agree() {
+        let _rng = crate::test_rng_lock();
         let device = kindling_core::default_device();
         for cell in [CellKind::Lstm, CellKind::Gru] {
             let decoder = AttentionDecoderConfig::new(9, 5)
@@ -370,6 +371,7 @@ mod tests {
 
     #[test]
     fn scheduled_sampling_reads_own_predictions() {
+        let _rng = crate::test_rng_lock();
         let device = kindling_core::default_device();
         let decoder = AttentionDecoderConfig::new(8, 3).with_hidden_size(4).with_dropout(0.0).init(&device).unwrap();
         let raw = Tensor::<3>::random([1, 2, 3], Distribution::Normal(0.0, 1.0), &device);

@@ -349,6 +349,7 @@ mod tests {
 
     #[test]
     fn draw_respects_top_k_and_temperature() {
+        let _rng = crate::test_rng_lock();
         let logits = [0.0f32, 3.0, 1.0, 2.0];
         let mut rng = kindling_core::seeded_rng(3);
         let greedy = SamplingConfig::new().with_temperature(0.0);
@@ -368,6 +369,7 @@ mod tests {
 
     #[test]
     fn chunks_cover_each_stream_once() {
+        let _rng = crate::test_rng_lock();
         let n = 103;
         let chunks = tbptt_chunks(n, 4, 7);
         let stream_len = (n - 1) / 4;
@@ -388,6 +390,7 @@ mod tests {
 
     #[test]
     fn carried_state_equals_one_long_pass() {
+        let _rng = crate::test_rng_lock();
         let device = kindling_core::default_device();
         let lm =
             CharLmConfig::new(6).with_hidden_size(8).with_embedding_dim(4).with_dropout(0.0).init(&device).unwrap();

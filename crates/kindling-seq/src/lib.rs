@@ -65,3 +65,11 @@ pub use cell::{CellKind, RecurrentCell};
 pub use error::{Result, SeqError};
 pub use import::StateDict;
 pub use stack::{Recurrent, RecurrentConfig, RecurrentLayer, RecurrentState};
+
+/// Serialises the unit tests that draw from burn's process-wide random generator (weight
+/// initialisation): run in parallel, one test's draws would shift another's seeded sequence.
+#[cfg(test)]
+pub(crate) fn test_rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -367,6 +367,7 @@ mod tests {
     /// sequences; beam search of width 1 equals greedy; the model saves and loads.
     #[test]
     fn learns_to_reverse_and_round_trips() {
+        let _rng = crate::test_rng_lock();
         let device = kindling_core::default_device();
         kindling_core::seed_everything(7, &device);
         let config = Seq2SeqConfig::new(12, 12).with_embedding_dim(16).with_hidden_size(48).with_dropout(0.0);
@@ -410,6 +411,7 @@ mod tests {
 
     #[test]
     fn scheduled_sampling_batch_and_typed_errors() {
+        let _rng = crate::test_rng_lock();
         let device = kindling_core::default_device();
         let pairs = reverse_pairs(4, 3);
         let refs: Vec<&PairExample> = pairs.iter().collect();
