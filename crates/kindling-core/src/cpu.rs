@@ -150,6 +150,22 @@ fn gemm_checked(
     }
 }
 
+/// The `f32` elements of a burn-flex tensor in row-major order, for host kernels: borrowed when the
+/// tensor is contiguous, copied otherwise; empty for another element type (callers check the dtype).
+///
+/// ```
+/// use burn::backend::flex::FlexTensor;
+/// use burn::tensor::TensorData;
+/// let t = FlexTensor::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]));
+/// assert_eq!(&*kindling_core::cpu::flex_f32(&t), &[1.0, 2.0, 3.0, 4.0]);
+/// ```
+pub fn flex_f32(t: &burn::backend::flex::FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default()),
+    }
+}
+
 /// Runs `f` compiled for the best SIMD instruction set of this CPU (AVX-512, AVX2+FMA or
 /// baseline), chosen at run time through `pulp`.
 ///

@@ -19,7 +19,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use kindling_core::cpu::{View, matmul, sigmoid, tanh, vectorize};
+use kindling_core::cpu::{View, flex_f32, matmul, sigmoid, tanh, vectorize};
 
 use crate::cell::{CellKind, RecurrentCell};
 
@@ -72,14 +72,6 @@ pub trait LstmKernels: Backend {
     ) -> [FloatTensor<Self>; 6];
 }
 
-fn host(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    assert_eq!(t.dtype(), DType::F32, "fused LSTM: f32 tensors only");
-    match t.as_slice::<f32>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default()),
-    }
-}
-
 fn flex(values: Vec<f32>, shape: [usize; 2]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
@@ -113,8 +105,16 @@ impl LstmKernels for Flex {
         let hd = w_hh.layout().shape()[1];
         let input = w_ih.layout().shape()[1];
         let dims = Dims::new(lengths, hd, input, x.layout().shape()[0]);
-        let (out, ws) =
-            forward(&dims, &host(&x), &host(&w_ih), &host(&w_hh), &host(&bias), &host(&h0), &host(&c0), reverse);
+        let (out, ws) = forward(
+            &dims,
+            &flex_f32(&x),
+            &flex_f32(&w_ih),
+            &flex_f32(&w_hh),
+            &flex_f32(&bias),
+            &flex_f32(&h0),
+            &flex_f32(&c0),
+            reverse,
+        );
         (flex(out, [dims.t * dims.b + 2 * dims.b, hd]), flex(ws, [1, dims.workspace()]))
     }
 
@@ -130,7 +130,15 @@ impl LstmKernels for Flex {
         let hd = w_hh.layout().shape()[1];
         let input = w_ih.layout().shape()[1];
         let dims = Dims::new(lengths, hd, input, x.layout().shape()[0]);
-        let g = backward(&dims, &host(&x), &host(&w_ih), &host(&w_hh), &host(&workspace), &host(&grad), reverse);
+        let g = backward(
+            &dims,
+            &flex_f32(&x),
+            &flex_f32(&w_ih),
+            &flex_f32(&w_hh),
+            &flex_f32(&workspace),
+            &flex_f32(&grad),
+            reverse,
+        );
         let (t, b, g4) = (dims.t, dims.b, 4 * hd);
         [
             flex(g.dx, [t * b, input]),

@@ -20,7 +20,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::BatchNorm;
 use burn::tensor::activation::relu;
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use kindling_core::cpu::vectorize;
+use kindling_core::cpu::{flex_f32, vectorize};
 use rayon::prelude::*;
 
 /// Batch statistics and batch normalisation as backend operations.
@@ -217,13 +217,6 @@ fn normalize_backward(
     (dx, dgamma, dbeta)
 }
 
-fn host(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default()),
-    }
-}
-
 fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
@@ -231,7 +224,7 @@ fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
 impl BatchNormOps for Flex {
     fn bn_stats(x: FlexTensor) -> FlexTensor {
         let shape = x.layout().shape().to_vec();
-        flex(stats(&host(&x), &shape), vec![2, shape[1]])
+        flex(stats(&flex_f32(&x), &shape), vec![2, shape[1]])
     }
 
     fn bn_normalize(
@@ -243,7 +236,7 @@ impl BatchNormOps for Flex {
         relu: bool,
     ) -> FlexTensor {
         let shape = x.layout().shape().to_vec();
-        let y = normalize(&host(&x), &shape, &host(&gamma), &host(&beta), &host(&stats), epsilon, relu);
+        let y = normalize(&flex_f32(&x), &shape, &flex_f32(&gamma), &flex_f32(&beta), &flex_f32(&stats), epsilon, relu);
         flex(y, shape)
     }
 }
@@ -260,7 +253,8 @@ impl BatchNormKernels for Flex {
     ) -> [FlexTensor; 3] {
         let shape = x.layout().shape().to_vec();
         let c = shape[1];
-        let (x, gamma, beta, stats, grad) = (host(&x), host(&gamma), host(&beta), host(&stats), host(&grad));
+        let (x, gamma, beta, stats, grad) =
+            (flex_f32(&x), flex_f32(&gamma), flex_f32(&beta), flex_f32(&stats), flex_f32(&grad));
         let (dx, dg, db) = normalize_backward(&x, &shape, &gamma, &beta, &stats, epsilon, relu, &grad);
         [flex(dx, shape), flex(dg, vec![c]), flex(db, vec![c])]
     }

@@ -26,7 +26,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use kindling_core::cpu::{View, matmul, matmul_add};
+use kindling_core::cpu::{View, flex_f32, matmul, matmul_add};
 use rayon::prelude::*;
 
 /// The im2col + gemm convolution as a backend operation.
@@ -329,13 +329,6 @@ fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Opt
     [dx, dw, db]
 }
 
-fn host(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default()),
-    }
-}
-
 fn flex<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
@@ -343,7 +336,7 @@ fn flex<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
 impl ConvGemmOps for Flex {
     fn conv2d_gemm(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, spec: [usize; 6]) -> FlexTensor {
         let g = Geom::new(x.layout().shape(), weight.layout().shape(), spec);
-        let out = forward(&g, &host(&x), &host(&weight), &host(&bias));
+        let out = forward(&g, &flex_f32(&x), &flex_f32(&weight), &flex_f32(&bias));
         flex(out, [g.n, g.co, g.oh, g.ow])
     }
 }
@@ -358,7 +351,7 @@ impl ConvGemmKernels for Flex {
     ) -> [Option<FlexTensor>; 3] {
         let (xs, ws) = (x.layout().shape().to_vec(), weight.layout().shape().to_vec());
         let g = Geom::new(&xs, &ws, spec);
-        let [dx, dw, db] = backward(&g, &host(&x), &host(&weight), &host(&grad), need);
+        let [dx, dw, db] = backward(&g, &flex_f32(&x), &flex_f32(&weight), &flex_f32(&grad), need);
         [
             dx.map(|v| flex(v, [xs[0], xs[1], xs[2], xs[3]])),
             dw.map(|v| flex(v, [ws[0], ws[1], ws[2], ws[3]])),
