@@ -151,7 +151,10 @@ fn gemm_checked(
 }
 
 /// The `f32` elements of a burn-flex tensor in row-major order, for host kernels: borrowed when the
-/// tensor is contiguous, copied otherwise; empty for another element type (callers check the dtype).
+/// tensor is contiguous, copied otherwise.
+///
+/// # Panics
+/// If the tensor's elements are not `f32` (host kernels check the dtype before they run).
 ///
 /// ```
 /// use burn::backend::flex::FlexTensor;
@@ -160,10 +163,38 @@ fn gemm_checked(
 /// assert_eq!(&*kindling_core::cpu::flex_f32(&t), &[1.0, 2.0, 3.0, 4.0]);
 /// ```
 pub fn flex_f32(t: &burn::backend::flex::FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    assert_eq!(t.dtype(), burn::tensor::DType::F32, "host kernels: f32 tensors only");
     match t.as_slice::<f32>() {
         Some(s) => std::borrow::Cow::Borrowed(s),
         None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default()),
     }
+}
+
+/// The transpose of the row-major `rows × cols` matrix `src`: `cols × rows`, row-major, copied in
+/// 32 × 32 tiles so that both sides stay in cache.
+///
+/// # Panics
+/// If `src` does not hold `rows × cols` elements.
+///
+/// ```
+/// let t = kindling_core::cpu::transpose(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3);
+/// assert_eq!(t, [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+/// ```
+pub fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const TILE: usize = 32;
+    assert_eq!(src.len(), rows * cols, "transpose: {} elements for {rows} × {cols}", src.len());
+    let mut dst = vec![0f32; src.len()];
+    for i0 in (0..rows).step_by(TILE) {
+        for j0 in (0..cols).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(rows) {
+                let row = &src[i * cols..(i + 1) * cols];
+                for j in j0..(j0 + TILE).min(cols) {
+                    dst[j * rows + i] = row[j];
+                }
+            }
+        }
+    }
+    dst
 }
 
 /// Runs `f` compiled for the best SIMD instruction set of this CPU (AVX-512, AVX2+FMA or

@@ -48,12 +48,7 @@ impl Cell {
         let g = c.kind.num_gates() * h;
         let w_ih = read(c.weight_ih.val())?;
         let w_hh = read(c.weight_hh.val())?;
-        let mut w_hh_t = vec![0.0; g * h];
-        for r in 0..g {
-            for j in 0..h {
-                w_hh_t[j * g + r] = w_hh[r * h + j];
-            }
-        }
+        let w_hh_t = kindling_core::cpu::transpose(&w_hh, g, h);
         let b_ih = c.bias_ih.as_ref().map(|b| read(b.val())).transpose()?.unwrap_or_else(|| vec![0.0; g]);
         let b_hh = c.bias_hh.as_ref().map(|b| read(b.val())).transpose()?.unwrap_or_else(|| vec![0.0; g]);
         let mut bias_in = b_ih;

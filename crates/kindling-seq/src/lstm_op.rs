@@ -19,7 +19,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use kindling_core::cpu::{View, flex_f32, matmul, sigmoid, tanh, vectorize};
+use kindling_core::cpu::{View, flex_f32, matmul, sigmoid, tanh, transpose, vectorize};
 
 use crate::cell::{CellKind, RecurrentCell};
 
@@ -287,12 +287,7 @@ fn forward(
     cs[..b * h].copy_from_slice(c0);
     // `W_hh^T` `[H, 4H]`, contiguous: as gemm's left operand of the transposed product it is
     // column-major and gets used in place, instead of being re-packed at every step.
-    let mut w_hh_t = vec![0.0f32; h * g];
-    for (r, row) in w_hh.chunks_exact(h).enumerate() {
-        for (c, &v) in row.iter().enumerate() {
-            w_hh_t[c * g + r] = v;
-        }
-    }
+    let w_hh_t = transpose(w_hh, g, h);
     let mut hp = vec![0.0f32; b * g];
     let mut out = vec![0.0f32; (t_len + 2) * b * h];
     for s in 0..t_len {

@@ -536,26 +536,14 @@ impl ModuleAdapter for TorchExport {
     }
 }
 
-/// `[r, c]` → `[c, r]` in 32×32 tiles. The caller guarantees a 2-D `f32` tensor.
+/// `[r, c]` → `[c, r]` ([`kindling_core::cpu::transpose`]). The caller guarantees a 2-D `f32` tensor.
 fn transpose_f32(data: TensorData) -> TensorData {
-    const TILE: usize = 32;
     let (r, c) = (data.shape()[0], data.shape()[1]);
     let src: Vec<f32> = data.try_into_vec().unwrap_or_default();
     if src.len() != r * c {
         return TensorData::new(src, [r, c]); // not reachable; the shape check downstream reports it
     }
-    let mut dst = vec![0f32; src.len()];
-    for i0 in (0..r).step_by(TILE) {
-        for j0 in (0..c).step_by(TILE) {
-            for i in i0..(i0 + TILE).min(r) {
-                let row = &src[i * c..(i + 1) * c];
-                for j in j0..(j0 + TILE).min(c) {
-                    dst[j * r + i] = row[j];
-                }
-            }
-        }
-    }
-    TensorData::new(dst, [c, r])
+    TensorData::new(kindling_core::cpu::transpose(&src, r, c), [c, r])
 }
 
 struct DTypedBytes {
