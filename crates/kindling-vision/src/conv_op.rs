@@ -32,7 +32,7 @@ use rayon::prelude::*;
 /// The im2col + gemm convolution as a backend operation.
 #[backend_extension(Flex, Autodiff)]
 pub trait ConvGemmOps: Backend {
-    /// `x` `[N, C, H, W]`, `weight` `[Co, C, kh, kw]`, `bias` `[Co]`; `spec` is
+    /// `x` `[N, C, H, W]`, `weight` `[Co, C, kh, kw]`, `bias` `[Co]` (or `[0]`: none); `spec` is
     /// `[stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right]`. Returns `[N, Co, OH, OW]`.
     fn conv2d_gemm(
         x: FloatTensor<Self>,
@@ -260,6 +260,7 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
                 }
             }
         }
+        // An empty `bias` (none) ends the zip at once.
         for image in dst.chunks_exact_mut(g.co * ohow) {
             for (row, &b) in image.chunks_exact_mut(ohow).zip(bias) {
                 row.iter_mut().for_each(|v| *v += b);
@@ -445,9 +446,10 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         return conv.forward(x);
     };
     let weight = conv.weight.val();
+    // No bias: an empty one, which the kernels skip (no pass adding zeros to every output).
     let bias = match &conv.bias {
         Some(b) => b.val(),
-        None => Tensor::zeros([weight.dims()[0]], &device),
+        None => Tensor::zeros([0], &device),
     };
     Tensor::<4>::from_dispatch(Dispatch::conv2d_gemm(
         x.into_dispatch(),
