@@ -25,12 +25,11 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use std::collections::BTreeMap;
-
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use kindling_data::text::{BOS, EOS, SPECIAL_TOKENS, Vocab, in_holdout};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 use crate::attn_decoder::{AttentionDecoder, sequence_loss};
 use crate::batch::pad_tokens;
@@ -208,9 +207,6 @@ pub trait ImageEncoder: Module {
 
     /// Width `D` of a column.
     fn column_size(&self) -> usize;
-
-    /// Number of columns of an image `width` pixels wide (the length of its memory).
-    fn valid_columns(&self, width: usize) -> usize;
 }
 
 /// Sinusoidal position codes `[len, dim]` of memory columns (Vaswani et al. 2017):

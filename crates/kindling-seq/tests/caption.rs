@@ -40,10 +40,6 @@ impl ImageEncoder for TinyEncoder {
     fn column_size(&self) -> usize {
         COLUMN
     }
-
-    fn valid_columns(&self, width: usize) -> usize {
-        width
-    }
 }
 
 fn captioner(device: &Device) -> Captioner<TinyEncoder> {
