@@ -297,7 +297,7 @@ impl Recurrent {
                 };
             if tracked
                 && let Some(x) = layer_input.first()
-                && crate::lstm_op::applies(self.kind, x, self.dropout.prob, self.layers.len())
+                && crate::lstm_op::applies(self.kind, x)
             {
                 // Training an LSTM on burn-flex: one fused, differentiable op per direction.
                 let x = match layer_input {
