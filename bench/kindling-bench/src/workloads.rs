@@ -7,10 +7,11 @@
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::optim::GradientsParams;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
 use burn::tensor::{Device, Distribution, Int, Tensor};
+use kindling_core::optim::{FusedAdamConfig, FusedSgdConfig};
 use kindling_seq::{CellKind, Recurrent, RecurrentConfig};
 use kindling_transfer::FineTuneConfig;
 use kindling_transfer::policy::{Stages, lr_scheduler};
@@ -171,7 +172,7 @@ fn train_small(batch: usize) -> Prepared {
     let ad = kindling_core::default_device().autodiff();
     let mut model = Some(Arch::Resnet18.init(10, &ad));
     let flops = 3.0 * model.as_ref().map_or(0.0, |m| flops::vision(m, batch, 32, 32));
-    let mut optim = SgdConfig::new()
+    let mut optim = FusedSgdConfig::new()
         .with_momentum(Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0)))
         .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
         .init();
@@ -218,7 +219,7 @@ fn lstm_train(batch: usize) -> Prepared {
         head: LinearConfig::new(HIDDEN, 2).init(&ad),
     });
     let flops = 3.0 * (flops::recurrent(4, EMB, HIDDEN, STEPS, batch) + 2.0 * (batch * HIDDEN * 2) as f64);
-    let mut optim = AdamConfig::new().init();
+    let mut optim = FusedAdamConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
     let tokens: Vec<i64> = (0..batch * STEPS).map(|i| ((i * 7919 + 13) % VOCAB) as i64).collect();
     let tokens = Tensor::<1, Int>::from_ints(tokens.as_slice(), &ad).reshape([batch, STEPS]);

@@ -18,6 +18,7 @@ pub mod cpu;
 mod device;
 mod error;
 pub mod fs;
+pub mod optim;
 mod seed;
 pub mod tensor;
 

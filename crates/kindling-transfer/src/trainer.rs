@@ -15,8 +15,9 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
+use kindling_core::optim::FusedSgdConfig;
 use kindling_core::{Error, Result, derive_seed, seeded_rng};
 use kindling_data::transform::Pipeline;
 use kindling_data::{ImageItem, TransformDataset, stack_items};
@@ -141,7 +142,7 @@ pub fn build_optimizer(config: &FineTuneConfig) -> ModuleOptimizer {
     let clip = config.max_grad_norm.map(|n| GradientClippingConfig::Norm(n as f32));
     match config.optimizer {
         OptimizerKind::Sgd { momentum, nesterov } => {
-            let mut c = SgdConfig::new().with_gradient_clipping(clip);
+            let mut c = FusedSgdConfig::new().with_gradient_clipping(clip);
             if momentum > 0.0 {
                 c = c.with_momentum(Some(
                     MomentumConfig::new().with_momentum(momentum).with_dampening(0.0).with_nesterov(nesterov),

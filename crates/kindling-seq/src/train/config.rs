@@ -3,7 +3,8 @@
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer};
+use burn::optim::{AdamWConfig, ModuleOptimizer};
+use kindling_core::optim::FusedAdamConfig;
 use serde::{Deserialize, Serialize};
 
 use super::EvalStats;
@@ -181,7 +182,7 @@ impl TrainConfig {
 
     pub(crate) fn optimizer(&self) -> ModuleOptimizer {
         match self.optimizer {
-            OptimizerKind::Adam => AdamConfig::new()
+            OptimizerKind::Adam => FusedAdamConfig::new()
                 .with_epsilon(1e-8)
                 .with_weight_decay((self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32)))
                 .init(),
