@@ -103,6 +103,17 @@ impl Geom {
         (lo, hi.max(lo))
     }
 
+    /// [`valid_cols`](Self::valid_cols) of every kernel column (computed once per image, not
+    /// per column-matrix row: the divisions were a visible share of small-map convolutions).
+    fn valid_cols_all(&self) -> Vec<(usize, usize)> {
+        (0..self.kw).map(|kj| self.valid_cols(kj)).collect()
+    }
+
+    /// [`in_row`](Self::in_row) for every kernel row `ki` (outer) and output row `oy` (inner).
+    fn in_rows_all(&self) -> Vec<Option<usize>> {
+        (0..self.kh).flat_map(|ki| (0..self.oh).map(move |oy| self.in_row(oy, ki))).collect()
+    }
+
     /// Input row read by output row `oy` at kernel row `ki`, if inside the image.
     fn in_row(&self, oy: usize, ki: usize) -> Option<usize> {
         (oy * self.sh + ki).checked_sub(self.pt).filter(|&iy| iy < self.h)
@@ -112,24 +123,39 @@ impl Geom {
 /// Writes image `x`'s column matrix into `cols` at column offset `off` (row stride `ld`):
 /// `cols[(c, ki, kj), off + (oy, ox)] = x[c, oy·sh + ki − pt, ox·sw + kj − pl]` (zero outside).
 fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, off: usize) {
-    let ohow = g.ohow();
-    for r in 0..g.ckk() {
-        let (c, ki, kj) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
-        let (lo, hi) = g.valid_cols(kj);
-        let dst = &mut cols[r * ld + off..r * ld + off + ohow];
-        for (oy, row) in dst.chunks_exact_mut(g.ow).enumerate() {
-            let Some(iy) = g.in_row(oy, ki) else {
-                row.fill(0.0);
-                continue;
-            };
-            let src = &x[(c * g.h + iy) * g.w..(c * g.h + iy + 1) * g.w];
-            row[..lo].fill(0.0);
-            row[hi..].fill(0.0);
-            if g.sw == 1 {
-                row[lo..hi].copy_from_slice(&src[lo + kj - g.pl..hi + kj - g.pl]);
-            } else {
-                for (ox, v) in row.iter_mut().enumerate().take(hi).skip(lo) {
-                    *v = src[ox * g.sw + kj - g.pl];
+    let (ohow, w, ow) = (g.ohow(), g.w, g.ow);
+    let (valid, rows) = (g.valid_cols_all(), g.in_rows_all());
+    // Narrow maps: one fill per column-matrix row beats two tiny fills per output row.
+    let narrow = ow < 16;
+    let mut r = 0;
+    for plane in x.chunks_exact(g.h * w) {
+        for ki_rows in rows.chunks_exact(g.oh) {
+            for (kj, &(lo, hi)) in valid.iter().enumerate() {
+                let dst = &mut cols[r * ld + off..][..ohow];
+                r += 1;
+                if narrow {
+                    dst.fill(0.0);
+                }
+                for (oy, &iy) in ki_rows.iter().enumerate() {
+                    let row = &mut dst[oy * ow..][..ow];
+                    let Some(iy) = iy else {
+                        if !narrow {
+                            row.fill(0.0);
+                        }
+                        continue;
+                    };
+                    let src = &plane[iy * w..(iy + 1) * w];
+                    if !narrow {
+                        row[..lo].fill(0.0);
+                        row[hi..].fill(0.0);
+                    }
+                    if g.sw == 1 {
+                        row[lo..hi].copy_from_slice(&src[lo + kj - g.pl..hi + kj - g.pl]);
+                    } else {
+                        for (ox, v) in row.iter_mut().enumerate().take(hi).skip(lo) {
+                            *v = src[ox * g.sw + kj - g.pl];
+                        }
+                    }
                 }
             }
         }
@@ -139,20 +165,26 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, off: usize) {
 /// The adjoint of [`im2col`]: image `x` becomes the sum of its column entries.
 fn col2im(g: &Geom, cols: &[f32], ld: usize, off: usize, x: &mut [f32]) {
     x.fill(0.0);
-    let ohow = g.ohow();
-    for r in 0..g.ckk() {
-        let (c, ki, kj) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
-        let (lo, hi) = g.valid_cols(kj);
-        let src = &cols[r * ld + off..r * ld + off + ohow];
-        for (oy, row) in src.chunks_exact(g.ow).enumerate() {
-            let Some(iy) = g.in_row(oy, ki) else { continue };
-            let dst = &mut x[(c * g.h + iy) * g.w..(c * g.h + iy + 1) * g.w];
-            if g.sw == 1 {
-                let dst = &mut dst[lo + kj - g.pl..hi + kj - g.pl];
-                dst.iter_mut().zip(&row[lo..hi]).for_each(|(d, &v)| *d += v);
-            } else {
-                for (ox, &v) in row.iter().enumerate().take(hi).skip(lo) {
-                    dst[ox * g.sw + kj - g.pl] += v;
+    let (ohow, w) = (g.ohow(), g.w);
+    let (valid, rows) = (g.valid_cols_all(), g.in_rows_all());
+    let mut r = 0;
+    for plane in x.chunks_exact_mut(g.h * w) {
+        for ki_rows in rows.chunks_exact(g.oh) {
+            for (kj, &(lo, hi)) in valid.iter().enumerate() {
+                let src = &cols[r * ld + off..][..ohow];
+                r += 1;
+                for (oy, &iy) in ki_rows.iter().enumerate() {
+                    let Some(iy) = iy else { continue };
+                    let row = &src[oy * g.ow..][..g.ow];
+                    let dst = &mut plane[iy * w..(iy + 1) * w];
+                    if g.sw == 1 {
+                        let dst = &mut dst[lo + kj - g.pl..hi + kj - g.pl];
+                        dst.iter_mut().zip(&row[lo..hi]).for_each(|(d, &v)| *d += v);
+                    } else {
+                        for (ox, &v) in row.iter().enumerate().take(hi).skip(lo) {
+                            dst[ox * g.sw + kj - g.pl] += v;
+                        }
+                    }
                 }
             }
         }
