@@ -1,14 +1,14 @@
 //! The fused optimizers against burn's: same parameters after several steps (momentum, dampening,
-//! Nesterov, weight decay), a clone the caller kept stays untouched, and states saved by one load
+//! Nesterov, L2 and decoupled weight decay), a clone the caller kept stays untouched, and states saved by one load
 //! into the other.
 
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Tensor, TensorData};
-use kindling_core::optim::{FusedAdamConfig, FusedSgdConfig};
+use kindling_core::optim::{FusedAdamConfig, FusedAdamWConfig, FusedSgdConfig};
 
 #[derive(Module, Debug)]
 struct Net {
@@ -115,6 +115,17 @@ fn adam_matches_burn() {
 }
 
 #[test]
+fn adamw_matches_burn() {
+    for decay in [0.0, 5e-2] {
+        let ours = run(FusedAdamWConfig::new().with_weight_decay(decay).init(), 5);
+        let burns = run(AdamWConfig::new().with_weight_decay(decay).init(), 5);
+        let diff = max_diff(&ours, &burns);
+        assert!(diff <= 1e-6, "decay {decay}: max diff {diff}");
+        assert!(max_diff(&ours[..1], &ours[4..]) > 1e-3, "the steps moved the weights");
+    }
+}
+
+#[test]
 fn a_kept_clone_is_not_changed() {
     let mut optim = FusedSgdConfig::new().with_momentum(Some(MomentumConfig::new())).init();
     let model = net();
@@ -130,12 +141,13 @@ fn a_kept_clone_is_not_changed() {
 /// the state names match, so both continue the same way.
 #[test]
 fn states_load_across_burn_and_fused() {
-    let pairs: [(Make, Make); 2] = [
+    let pairs: [(Make, Make); 3] = [
         (
             || FusedSgdConfig::new().with_momentum(Some(MomentumConfig::new().with_dampening(0.0))).init(),
             || SgdConfig::new().with_momentum(Some(MomentumConfig::new().with_dampening(0.0))).init(),
         ),
         (|| FusedAdamConfig::new().init(), || AdamConfig::new().init()),
+        (|| FusedAdamWConfig::new().init(), || AdamWConfig::new().init()),
     ];
     for (fused, burns) in pairs {
         for (first, second) in [(fused, burns), (burns, fused)] {

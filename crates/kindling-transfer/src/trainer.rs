@@ -15,9 +15,9 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
-use kindling_core::optim::FusedSgdConfig;
+use kindling_core::optim::{FusedAdamWConfig, FusedSgdConfig};
 use kindling_core::{Error, Result, derive_seed, seeded_rng};
 use kindling_data::transform::Pipeline;
 use kindling_data::{ImageItem, TransformDataset, stack_items};
@@ -153,7 +153,7 @@ pub fn build_optimizer(config: &FineTuneConfig) -> ModuleOptimizer {
             }
             c.init()
         }
-        OptimizerKind::AdamW { beta1, beta2 } => AdamWConfig::new()
+        OptimizerKind::AdamW { beta1, beta2 } => FusedAdamWConfig::new()
             .with_beta_1(beta1)
             .with_beta_2(beta2)
             .with_weight_decay(config.weight_decay as f32)

@@ -2,9 +2,9 @@
 
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::ModuleOptimizer;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamWConfig, ModuleOptimizer};
-use kindling_core::optim::FusedAdamConfig;
+use kindling_core::optim::{FusedAdamConfig, FusedAdamWConfig};
 use serde::{Deserialize, Serialize};
 
 use super::EvalStats;
@@ -186,7 +186,7 @@ impl TrainConfig {
                 .with_epsilon(1e-8)
                 .with_weight_decay((self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32)))
                 .init(),
-            OptimizerKind::AdamW => AdamWConfig::new()
+            OptimizerKind::AdamW => FusedAdamWConfig::new()
                 .with_epsilon(1e-8)
                 .with_weight_decay(self.weight_decay as f32)
                 .with_grad_clipping(None::<GradientClippingConfig>)
