@@ -454,6 +454,18 @@ fn spec(conv: &Conv2d, height: usize, width: usize) -> Option<[usize; 6]> {
     (height + pt + pb >= kh && width + pl + pr >= kw).then_some([sh, sw, pt, pb, pl, pr])
 }
 
+/// Along one axis (input `size`, kernel `k`, stride `s`, padding `before`/`after`): the kernel taps
+/// that read inside the input for some output position, and the padding that keeps the output
+/// size when the kernel is cropped to them.
+fn live_taps(size: usize, k: usize, s: usize, before: usize, after: usize) -> (std::ops::Range<usize>, [usize; 2]) {
+    let out = (size + before + after - k) / s + 1;
+    let lo = before.saturating_sub((out - 1) * s);
+    let hi = (before + size).min(k);
+    // Cropped at the end, the last output position reads the last input position exactly.
+    let after = if hi < k { (out - 1) * s } else { after };
+    (lo..hi, [before - lo, after])
+}
+
 /// `conv.forward(x)`, through the im2col + gemm op on burn-flex (f32, groups 1, dilation 1,
 /// with or without autodiff) and through burn's convolution otherwise.
 ///
@@ -477,7 +489,17 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let Some(spec) = spec(conv, height, width).filter(|_| on_flex) else {
         return conv.forward(x);
     };
-    let weight = conv.weight.val();
+    let [kh, kw] = conv.kernel_size;
+    let (rows, cols) =
+        (live_taps(height, kh, spec[0], spec[2], spec[3]), live_taps(width, kw, spec[1], spec[4], spec[5]));
+    let (mut weight, mut spec) = (conv.weight.val(), spec);
+    if rows.0.len() < kh || cols.0.len() < kw {
+        // Kernel rows or columns that only ever read padding (a 3×3 kernel on a 1×1 map): the
+        // same convolution with the kernel cropped to the taps that read the image.
+        let [co, c, _, _] = weight.dims();
+        weight = weight.slice([0..co, 0..c, rows.0, cols.0]);
+        spec = [spec[0], spec[1], rows.1[0], rows.1[1], cols.1[0], cols.1[1]];
+    }
     // No bias: an empty one, which the kernels skip (no pass adding zeros to every output).
     let bias = match &conv.bias {
         Some(b) => b.val(),
@@ -499,6 +521,14 @@ mod tests {
         (0..n)
             .map(|k| ((k as u32).wrapping_mul(2654435761).wrapping_add(seed * 40503) % 1000) as f32 / 1000.0 - 0.5)
             .collect()
+    }
+
+    #[test]
+    fn taps_that_only_read_padding_are_cropped() {
+        assert_eq!(live_taps(1, 3, 1, 1, 1), (1..2, [0, 0])); // 3×3 on a 1×1 map: the centre
+        assert_eq!(live_taps(2, 3, 2, 1, 1), (1..3, [0, 1])); // stride 2 from a 2×2 map
+        assert_eq!(live_taps(2, 5, 1, 2, 2), (1..4, [1, 1]));
+        assert_eq!(live_taps(32, 7, 2, 3, 3), (0..7, [3, 3])); // large maps keep every tap
     }
 
     /// Direct convolution, the definition.

@@ -35,6 +35,18 @@ fn forward_and_gradients_match_burn_convolution() {
         (Conv2dConfig::new([6, 4], [1, 1]), [2, 6, 5, 7]),
         (Conv2dConfig::new([3, 5], [3, 3]).with_stride([2, 2]).with_padding(PaddingConfig2d::Same), [2, 3, 10, 11]),
         (Conv2dConfig::new([2, 3], [3, 2]).with_padding(PaddingConfig2d::Valid), [5, 2, 6, 6]),
+        // Maps smaller than the kernel's reach: taps that only read padding are cropped away
+        // (ResNet-18's last stage on 32×32 images: 1×1 and 2×2 maps).
+        (Conv2dConfig::new([4, 5], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)), [3, 4, 1, 1]),
+        (
+            Conv2dConfig::new([4, 5], [3, 3]).with_stride([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)),
+            [3, 4, 2, 2],
+        ),
+        (Conv2dConfig::new([3, 2], [5, 3]).with_padding(PaddingConfig2d::Explicit(2, 1, 2, 2)), [2, 3, 2, 3]),
+        (
+            Conv2dConfig::new([2, 3], [7, 7]).with_stride([2, 2]).with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3)),
+            [2, 2, 3, 5],
+        ),
     ];
     for (config, shape) in cases {
         let conv = config.init(&device);
