@@ -1,7 +1,9 @@
 //! # kindling-core
 //!
 //! The base of the Kindling workspace: device/backend selection from a string, deterministic
-//! seeding, small tensor helpers and the error types shared by every other Kindling crate.
+//! seeding, small tensor helpers and the error types shared by every other Kindling crate; the
+//! CPU kernels the fast paths share ([`cpu`]) and optimizers whose step is one fused pass on
+//! burn-flex ([`optim`]).
 //!
 //! ```
 //! use kindling_core::{DeviceSpec, seed_everything};
