@@ -70,11 +70,7 @@ impl FusedSgdConfig {
             penalty: self.weight_decay.as_ref().map(|w| w.penalty),
             momentum: self.momentum.as_ref().map(|m| (m.momentum as f32, (1.0 - m.dampening) as f32, m.nesterov)),
         };
-        let optim = ModuleOptimizer::from(sgd);
-        match &self.gradient_clipping {
-            Some(clip) => optim.with_grad_clipping(clip.init()),
-            None => optim,
-        }
+        with_clipping(sgd, self.gradient_clipping.as_ref())
     }
 }
 
@@ -238,18 +234,9 @@ impl FusedAdamConfig {
             .with_epsilon(self.epsilon)
             .with_weight_decay(self.weight_decay.clone())
             .build();
-        let adam = FusedAdam {
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
-            epsilon: self.epsilon,
-            penalty: self.weight_decay.as_ref().map(|w| w.penalty),
-            burn,
-        };
-        let optim = ModuleOptimizer::from(adam);
-        match &self.grad_clipping {
-            Some(clip) => optim.with_grad_clipping(clip.init()),
-            None => optim,
-        }
+        let moments = Moments { beta_1: self.beta_1, beta_2: self.beta_2, epsilon: self.epsilon };
+        let penalty = self.weight_decay.as_ref().map(|w| w.penalty);
+        with_clipping(FusedAdam { moments, penalty, burn: Fallback(burn) }, self.grad_clipping.as_ref())
     }
 }
 
@@ -259,26 +246,12 @@ impl FusedAdamConfig {
 /// ```
 /// let _optim = kindling_core::optim::FusedAdamConfig::new().init();
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct FusedAdam {
-    beta_1: f32,
-    beta_2: f32,
-    epsilon: f32,
+    moments: Moments,
     penalty: Option<f32>,
     /// burn's Adam with the same settings, for other devices.
-    burn: Adam,
-}
-
-impl std::fmt::Debug for FusedAdam {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Self { beta_1, beta_2, epsilon, penalty, .. } = self;
-        f.debug_struct("FusedAdam")
-            .field("beta_1", beta_1)
-            .field("beta_2", beta_2)
-            .field("epsilon", epsilon)
-            .field("penalty", penalty)
-            .finish_non_exhaustive()
-    }
+    burn: Fallback<Adam>,
 }
 
 impl Optimizer for FusedAdam {
@@ -293,11 +266,10 @@ impl Optimizer for FusedAdam {
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let moments = state.as_ref().map(|s| &s.momentum);
         if !adam_fuses(&tensor, &grad, moments) {
-            return self.burn.step(lr, tensor, grad, state);
+            return self.burn.0.step(lr, tensor, grad, state);
         }
         let rule = AdamRule::L2 { penalty: self.penalty };
-        let (tensor, moments) =
-            adam_pass(self.beta_1, self.beta_2, self.epsilon, rule, lr, tensor, grad, state.map(|s| s.momentum));
+        let (tensor, moments) = adam_pass(self.moments, rule, lr, tensor, grad, state.map(|s| s.momentum));
         (tensor, Some(AdamState::new(moments)))
     }
 
@@ -339,18 +311,9 @@ impl FusedAdamWConfig {
             .with_epsilon(self.epsilon)
             .with_weight_decay(self.weight_decay)
             .build();
-        let adamw = FusedAdamW {
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
-            epsilon: self.epsilon,
-            weight_decay: self.weight_decay,
-            burn,
-        };
-        let optim = ModuleOptimizer::from(adamw);
-        match &self.grad_clipping {
-            Some(clip) => optim.with_grad_clipping(clip.init()),
-            None => optim,
-        }
+        let moments = Moments { beta_1: self.beta_1, beta_2: self.beta_2, epsilon: self.epsilon };
+        let adamw = FusedAdamW { moments, weight_decay: self.weight_decay, burn: Fallback(burn) };
+        with_clipping(adamw, self.grad_clipping.as_ref())
     }
 }
 
@@ -360,25 +323,38 @@ impl FusedAdamWConfig {
 /// ```
 /// let _optim = kindling_core::optim::FusedAdamWConfig::new().init();
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct FusedAdamW {
+    moments: Moments,
+    weight_decay: f32,
+    /// burn's AdamW with the same settings, for other devices.
+    burn: Fallback<AdamW>,
+}
+
+/// The moment decays and ε of the Adam variants.
+#[derive(Clone, Copy, Debug)]
+struct Moments {
     beta_1: f32,
     beta_2: f32,
     epsilon: f32,
-    weight_decay: f32,
-    /// burn's AdamW with the same settings, for other devices.
-    burn: AdamW,
 }
 
-impl std::fmt::Debug for FusedAdamW {
+/// `optim` as a module optimizer, with gradient clipping when configured.
+fn with_clipping<O: Optimizer>(optim: O, clip: Option<&GradientClippingConfig>) -> ModuleOptimizer {
+    let optim = ModuleOptimizer::from(optim);
+    match clip {
+        Some(clip) => optim.with_grad_clipping(clip.init()),
+        None => optim,
+    }
+}
+
+/// burn's optimizer behind a fused one, for tensors the kernels do not take (it has no `Debug`).
+#[derive(Clone)]
+struct Fallback<O>(O);
+
+impl<O> std::fmt::Debug for Fallback<O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Self { beta_1, beta_2, epsilon, weight_decay, .. } = self;
-        f.debug_struct("FusedAdamW")
-            .field("beta_1", beta_1)
-            .field("beta_2", beta_2)
-            .field("epsilon", epsilon)
-            .field("weight_decay", weight_decay)
-            .finish_non_exhaustive()
+        f.write_str("burn's optimizer")
     }
 }
 
@@ -394,11 +370,10 @@ impl Optimizer for FusedAdamW {
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let moments = state.as_ref().map(|s| &s.momentum);
         if !adam_fuses(&tensor, &grad, moments) {
-            return self.burn.step(lr, tensor, grad, state);
+            return self.burn.0.step(lr, tensor, grad, state);
         }
         let rule = AdamRule::Decoupled { keep: (1.0 - lr * f64::from(self.weight_decay)) as f32 };
-        let (tensor, moments) =
-            adam_pass(self.beta_1, self.beta_2, self.epsilon, rule, lr, tensor, grad, state.map(|s| s.momentum));
+        let (tensor, moments) = adam_pass(self.moments, rule, lr, tensor, grad, state.map(|s| s.momentum));
         (tensor, Some(AdamWState { momentum: moments }))
     }
 
@@ -429,11 +404,8 @@ fn adam_fuses<const D: usize>(
 }
 
 /// One Adam or AdamW step over a parameter, element by element.
-#[allow(clippy::too_many_arguments)]
 fn adam_pass<const D: usize>(
-    b1: f32,
-    b2: f32,
-    epsilon: f32,
+    Moments { beta_1: b1, beta_2: b2, epsilon }: Moments,
     rule: AdamRule,
     lr: LearningRate,
     tensor: Tensor<D>,
