@@ -133,15 +133,20 @@ fn affine(gamma: &[f32], beta: &[f32], stats: &[f32], rstd: &[f32], ch: usize) -
     (a, beta[ch] - stats[ch] * a)
 }
 
-fn normalize(
-    x: &[f32],
-    shape: &[usize],
-    gamma: &[f32],
-    beta: &[f32],
-    stats: &[f32],
+/// The inputs of one normalisation (forward or backward), on the host.
+#[derive(Clone, Copy)]
+struct Norm<'a> {
+    x: &'a [f32],
+    shape: &'a [usize],
+    gamma: &'a [f32],
+    beta: &'a [f32],
+    stats: &'a [f32],
     epsilon: f64,
     relu: bool,
-) -> Vec<f32> {
+}
+
+fn normalize(norm: Norm<'_>) -> Vec<f32> {
+    let Norm { x, shape, gamma, beta, stats, epsilon, relu } = norm;
     let (_, c, hw) = dims(shape);
     let rstd = inv_std(stats, c, epsilon);
     let mut y = vec![0.0f32; x.len()];
@@ -163,17 +168,8 @@ fn normalize(
 
 /// `(dx, dgamma, dbeta)`: `dβ = Σ g`, `dγ = Σ g·x̂`, `dx = γ/σ · (g − dβ/M − x̂·dγ/M)` where `g` is `dy`,
 /// masked where the ReLU (if any) cut the output.
-#[allow(clippy::too_many_arguments)]
-fn normalize_backward(
-    x: &[f32],
-    shape: &[usize],
-    gamma: &[f32],
-    beta: &[f32],
-    stats: &[f32],
-    epsilon: f64,
-    relu: bool,
-    dy: &[f32],
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+fn normalize_backward(norm: Norm<'_>, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let Norm { x, shape, gamma, beta, stats, epsilon, relu } = norm;
     let (n, c, hw) = dims(shape);
     let rstd = inv_std(stats, c, epsilon);
     let at = |img: usize, ch: usize| (img * c + ch) * hw..(img * c + ch + 1) * hw;
@@ -236,7 +232,8 @@ impl BatchNormOps for Flex {
         relu: bool,
     ) -> FlexTensor {
         let shape = x.layout().shape().to_vec();
-        let y = normalize(&flex_f32(&x), &shape, &flex_f32(&gamma), &flex_f32(&beta), &flex_f32(&stats), epsilon, relu);
+        let (x, gamma, beta, stats) = (flex_f32(&x), flex_f32(&gamma), flex_f32(&beta), flex_f32(&stats));
+        let y = normalize(Norm { x: &x, shape: &shape, gamma: &gamma, beta: &beta, stats: &stats, epsilon, relu });
         flex(y, shape)
     }
 }
@@ -255,7 +252,8 @@ impl BatchNormKernels for Flex {
         let c = shape[1];
         let (x, gamma, beta, stats, grad) =
             (flex_f32(&x), flex_f32(&gamma), flex_f32(&beta), flex_f32(&stats), flex_f32(&grad));
-        let (dx, dg, db) = normalize_backward(&x, &shape, &gamma, &beta, &stats, epsilon, relu, &grad);
+        let norm = Norm { x: &x, shape: &shape, gamma: &gamma, beta: &beta, stats: &stats, epsilon, relu };
+        let (dx, dg, db) = normalize_backward(norm, &grad);
         [flex(dx, shape), flex(dg, vec![c]), flex(db, vec![c])]
     }
 }
@@ -402,10 +400,13 @@ mod tests {
         let eps = 1e-5;
         for relu in [false, true] {
             let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
-                let y = normalize(x, &shape, gamma, beta, &stats(x, &shape), eps, relu);
+                let stats = stats(x, &shape);
+                let y = normalize(Norm { x, shape: &shape, gamma, beta, stats: &stats, epsilon: eps, relu });
                 y.iter().zip(&r).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum()
             };
-            let (dx, dg, db) = normalize_backward(&x, &shape, &gamma, &beta, &stats(&x, &shape), eps, relu, &r);
+            let st = stats(&x, &shape);
+            let norm = Norm { x: &x, shape: &shape, gamma: &gamma, beta: &beta, stats: &st, epsilon: eps, relu };
+            let (dx, dg, db) = normalize_backward(norm, &r);
             for (which, grad) in [&dx, &dg, &db].into_iter().enumerate() {
                 for k in 0..grad.len() {
                     let mut args = [x.clone(), gamma.clone(), beta.clone()];
