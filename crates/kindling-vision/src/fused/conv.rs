@@ -4,8 +4,9 @@
 //! - Dense convolutions are one matrix product per tile of output pixels: the tile's patches are
 //!   gathered (im2col; 1×1 stride-1 convolutions read the input directly) and multiplied by the
 //!   packed `[kh*kw*cin, cout]` weights with the `gemm` crate; the output tile is finished while
-//!   it is still in cache. Tiles run in parallel; when there are too few (batch 1, small maps)
-//!   one product spans all pixels and gemm splits it over the threads instead.
+//!   it is still in cache. Tiles run in parallel; when there are too few to balance (batch 1,
+//!   small maps) each thread takes an equal share of the pixels, and only maps too small for that
+//!   (under `MIN_TILE` pixels a thread) run as one product that gemm splits over the threads.
 //! - Depthwise convolutions accumulate each output pixel's channels in SIMD registers.
 
 use std::cell::RefCell;
@@ -46,6 +47,10 @@ thread_local! {
     /// Per-thread im2col tile, reused across calls.
     static PATCHES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Fewest output pixels of a tile that runs as its own single-threaded product; smaller maps run as
+/// one product that gemm splits over the threads.
+const MIN_TILE: usize = 32;
 
 fn same_pad(size: usize, k: usize, s: usize) -> (usize, usize) {
     let out = size.div_ceil(s);
@@ -161,9 +166,14 @@ impl ConvLayer {
         let pointwise = self.is_pointwise(x);
         // Rows per tile: the patch tile stays around 1-2 MiB, never so few rows that repacking the
         // weights for every tile dominates.
-        let tile = ((1usize << 19) / k).clamp(128, 512);
-        let tiles = pixels.div_ceil(tile);
-        if tiles >= 2 * rayon::current_num_threads() {
+        let threads = rayon::current_num_threads();
+        let mut tile = ((1usize << 19) / k).clamp(128, 512);
+        if pixels.div_ceil(tile) < 2 * threads {
+            // Too few tiles to balance: one per thread. Single-threaded products on a thread's share
+            // of the pixels ran faster than one product that gemm splits (batch 1, ResNet-18).
+            tile = pixels.div_ceil(threads);
+        }
+        if tile >= MIN_TILE && pixels > tile {
             out.par_chunks_mut(tile * cout).enumerate().for_each(|(t, dst)| {
                 let (r0, rows) = (t * tile, dst.len() / cout);
                 if pointwise {
