@@ -20,6 +20,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use kindling_core::cpu::{View, flex_f32, matmul, sigmoid, tanh, transpose, vectorize};
+use rayon::prelude::*;
 
 use crate::cell::{CellKind, RecurrentCell};
 
@@ -262,6 +263,17 @@ impl<'a> Dims<'a> {
     }
 }
 
+/// Fewest batch rows a thread takes in a step of its own.
+const MIN_ROWS: usize = 8;
+
+/// Batch rows per block of a step: the steps split the batch over rayon's threads, each block
+/// with its own single-threaded recurrent product and gate pass (all rows in one block, with
+/// the product split by gemm, when the batch is too small to share).
+fn row_block(b: usize) -> usize {
+    let threads = rayon::current_num_threads();
+    if threads > 1 && b >= 2 * MIN_ROWS { b.div_ceil(threads) } else { b.max(1) }
+}
+
 /// Forward pass: returns the output `[T*B + 2B, H]` and the workspace.
 #[allow(clippy::too_many_arguments)]
 fn forward(
@@ -287,44 +299,52 @@ fn forward(
     let w_hh_t = transpose(w_hh, g, h);
     let mut hp = vec![0.0f32; b * g];
     let mut out = vec![0.0f32; (t_len + 2) * b * h];
+    let block = row_block(b);
     for s in 0..t_len {
         let t = d.time(s, reverse);
         let (h_prev, h_next) = hs[s * b * h..(s + 2) * b * h].split_at_mut(b * h);
         let (c_prev, c_next) = cs[s * b * h..(s + 2) * b * h].split_at_mut(b * h);
-        matmul(b, h, g, &mut hp, g, View::rows(h_prev, h), View::rows(&w_hh_t, g), true);
+        let (h_prev, c_prev) = (&*h_prev, &*c_prev);
         let step_gates = &mut gates[t * b * g..(t + 1) * b * g];
-        vectorize(
-            #[inline(always)]
-            || {
-                for r in 0..b {
-                    let (hp_r, hn, cn) =
-                        (&hp[r * g..(r + 1) * g], &mut h_next[r * h..(r + 1) * h], &mut c_next[r * h..(r + 1) * h]);
-                    let (ho, co) = (&h_prev[r * h..(r + 1) * h], &c_prev[r * h..(r + 1) * h]);
-                    if t >= d.lengths[r] {
-                        hn.copy_from_slice(ho);
-                        cn.copy_from_slice(co);
-                        continue;
+        let blocks = hp.par_chunks_mut(block * g).zip(step_gates.par_chunks_mut(block * g));
+        let blocks = blocks.zip(h_next.par_chunks_mut(block * h).zip(c_next.par_chunks_mut(block * h)));
+        blocks.enumerate().for_each(|(blk, ((hp, step_gates), (h_next, c_next)))| {
+            let (r0, rows) = (blk * block, h_next.len() / h);
+            let h_prev_b = &h_prev[r0 * h..(r0 + rows) * h];
+            matmul(rows, h, g, hp, g, View::rows(h_prev_b, h), View::rows(&w_hh_t, g), block == b);
+            vectorize(
+                #[inline(always)]
+                || {
+                    for r in 0..rows {
+                        let (hp_r, hn, cn) =
+                            (&hp[r * g..(r + 1) * g], &mut h_next[r * h..(r + 1) * h], &mut c_next[r * h..(r + 1) * h]);
+                        let (ho, co) = (&h_prev_b[r * h..(r + 1) * h], &c_prev[(r0 + r) * h..(r0 + r + 1) * h]);
+                        if t >= d.lengths[r0 + r] {
+                            hn.copy_from_slice(ho);
+                            cn.copy_from_slice(co);
+                            continue;
+                        }
+                        let a = &mut step_gates[r * g..(r + 1) * g];
+                        for (v, (&p, &bv)) in a.iter_mut().zip(hp_r.iter().zip(bias)) {
+                            *v += p + bv;
+                        }
+                        let (ai, rest) = a.split_at_mut(h);
+                        let (af, rest) = rest.split_at_mut(h);
+                        let (ag, ao) = rest.split_at_mut(h);
+                        for j in 0..h {
+                            let i = sigmoid(ai[j]);
+                            let f = sigmoid(af[j]);
+                            let gg = tanh(ag[j]);
+                            let o = sigmoid(ao[j]);
+                            let c = f.mul_add(co[j], i * gg);
+                            (ai[j], af[j], ag[j], ao[j]) = (i, f, gg, o);
+                            cn[j] = c;
+                            hn[j] = o * tanh(c);
+                        }
                     }
-                    let a = &mut step_gates[r * g..(r + 1) * g];
-                    for (v, (&p, &bv)) in a.iter_mut().zip(hp_r.iter().zip(bias)) {
-                        *v += p + bv;
-                    }
-                    let (ai, rest) = a.split_at_mut(h);
-                    let (af, rest) = rest.split_at_mut(h);
-                    let (ag, ao) = rest.split_at_mut(h);
-                    for j in 0..h {
-                        let i = sigmoid(ai[j]);
-                        let f = sigmoid(af[j]);
-                        let gg = tanh(ag[j]);
-                        let o = sigmoid(ao[j]);
-                        let c = f.mul_add(co[j], i * gg);
-                        (ai[j], af[j], ag[j], ao[j]) = (i, f, gg, o);
-                        cn[j] = c;
-                        hn[j] = o * tanh(c);
-                    }
-                }
-            },
-        );
+                },
+            );
+        });
         for r in 0..b {
             if t < d.lengths[r] {
                 out[(t * b + r) * h..(t * b + r + 1) * h].copy_from_slice(&h_next[r * h..(r + 1) * h]);
@@ -357,47 +377,54 @@ fn backward(d: &Dims<'_>, x: &[f32], w_ih: &[f32], w_hh: &[f32], ws: &[f32], gra
     let mut dp = vec![0.0f32; t_len * b * g];
     let mut h_prev_t = vec![0.0f32; t_len * b * h];
     let mut dh_rec = vec![0.0f32; b * h];
+    let block = row_block(b);
     for s in (0..t_len).rev() {
         let t = d.time(s, reverse);
         h_prev_t[t * b * h..(t + 1) * b * h].copy_from_slice(&hs[s * b * h..(s + 1) * b * h]);
         let (c_prev, c_cur) = (&cs[s * b * h..(s + 1) * b * h], &cs[(s + 1) * b * h..(s + 2) * b * h]);
         let step_dp = &mut dp[t * b * g..(t + 1) * b * g];
-        vectorize(
-            #[inline(always)]
-            || {
-                for r in 0..b {
-                    if t >= d.lengths[r] {
-                        continue; // state and its gradient pass through unchanged
+        let blocks = step_dp.par_chunks_mut(block * g).zip(dh_rec.par_chunks_mut(block * h));
+        let blocks = blocks.zip(dh.par_chunks_mut(block * h).zip(dc.par_chunks_mut(block * h)));
+        blocks.enumerate().for_each(|(blk, ((step_dp, dh_rec), (dh, dc)))| {
+            let (r0, rows) = (blk * block, dh.len() / h);
+            vectorize(
+                #[inline(always)]
+                || {
+                    for r in 0..rows {
+                        let (tr, n) = ((t * b + r0 + r), r0 + r);
+                        if t >= d.lengths[n] {
+                            continue; // state and its gradient pass through unchanged
+                        }
+                        let a = &gates[tr * g..(tr + 1) * g];
+                        let (ai, af, ag, ao) = (&a[..h], &a[h..2 * h], &a[2 * h..3 * h], &a[3 * h..g]);
+                        let go = &grad[tr * h..(tr + 1) * h];
+                        let (dhr, dcr) = (&mut dh[r * h..(r + 1) * h], &mut dc[r * h..(r + 1) * h]);
+                        let (cp, cc) = (&c_prev[n * h..(n + 1) * h], &c_cur[n * h..(n + 1) * h]);
+                        let (pi, rest) = step_dp[r * g..(r + 1) * g].split_at_mut(h);
+                        let (pf, rest) = rest.split_at_mut(h);
+                        let (pg, po) = rest.split_at_mut(h);
+                        for j in 0..h {
+                            let (i, f, gg, o) = (ai[j], af[j], ag[j], ao[j]);
+                            let dhj = dhr[j] + go[j];
+                            let tc = tanh(cc[j]);
+                            let dct = (dhj * o).mul_add(1.0 - tc * tc, dcr[j]);
+                            pi[j] = dct * gg * i * (1.0 - i);
+                            pf[j] = dct * cp[j] * f * (1.0 - f);
+                            pg[j] = dct * i * (1.0 - gg * gg);
+                            po[j] = dhj * tc * o * (1.0 - o);
+                            dcr[j] = dct * f;
+                        }
                     }
-                    let a = &gates[(t * b + r) * g..(t * b + r + 1) * g];
-                    let (ai, af, ag, ao) = (&a[..h], &a[h..2 * h], &a[2 * h..3 * h], &a[3 * h..g]);
-                    let go = &grad[(t * b + r) * h..(t * b + r + 1) * h];
-                    let (dhr, dcr) = (&mut dh[r * h..(r + 1) * h], &mut dc[r * h..(r + 1) * h]);
-                    let (cp, cc) = (&c_prev[r * h..(r + 1) * h], &c_cur[r * h..(r + 1) * h]);
-                    let (pi, rest) = step_dp[r * g..(r + 1) * g].split_at_mut(h);
-                    let (pf, rest) = rest.split_at_mut(h);
-                    let (pg, po) = rest.split_at_mut(h);
-                    for j in 0..h {
-                        let (i, f, gg, o) = (ai[j], af[j], ag[j], ao[j]);
-                        let dhj = dhr[j] + go[j];
-                        let tc = tanh(cc[j]);
-                        let dct = (dhj * o).mul_add(1.0 - tc * tc, dcr[j]);
-                        pi[j] = dct * gg * i * (1.0 - i);
-                        pf[j] = dct * cp[j] * f * (1.0 - f);
-                        pg[j] = dct * i * (1.0 - gg * gg);
-                        po[j] = dhj * tc * o * (1.0 - o);
-                        dcr[j] = dct * f;
-                    }
+                },
+            );
+            // dh_prev = dP W_hh for the running sequences; finished ones keep dh.
+            matmul(rows, g, h, dh_rec, h, View::rows(step_dp, g), View::rows(w_hh, h), block == b);
+            for r in 0..rows {
+                if t < d.lengths[r0 + r] {
+                    dh[r * h..(r + 1) * h].copy_from_slice(&dh_rec[r * h..(r + 1) * h]);
                 }
-            },
-        );
-        // dh_prev = dP W_hh for the running sequences; finished ones keep dh.
-        matmul(b, g, h, &mut dh_rec, h, View::rows(step_dp, g), View::rows(w_hh, h), true);
-        for r in 0..b {
-            if t < d.lengths[r] {
-                dh[r * h..(r + 1) * h].copy_from_slice(&dh_rec[r * h..(r + 1) * h]);
             }
-        }
+        });
     }
     let rows = t_len * b;
     let mut dw_ih = vec![0.0f32; g * d.i];
@@ -418,16 +445,17 @@ fn backward(d: &Dims<'_>, x: &[f32], w_ih: &[f32], w_hh: &[f32], ws: &[f32], gra
 mod tests {
     use super::*;
 
+    fn val(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|k| ((k as u32).wrapping_mul(2654435761).wrapping_add(seed * 40503) % 1000) as f32 / 1000.0 - 0.5)
+            .collect()
+    }
+
     /// Finite differences of a scalar loss `sum(out * w)` against the analytic gradients.
     #[test]
     fn gradients_match_finite_differences() {
         let (t, b, h, i) = (4, 3, 5, 2);
         let lengths = [4, 2, 3];
-        let val = |n: usize, seed: u32| -> Vec<f32> {
-            (0..n)
-                .map(|k| ((k as u32).wrapping_mul(2654435761).wrapping_add(seed * 40503) % 1000) as f32 / 1000.0 - 0.5)
-                .collect()
-        };
         let (x, w_ih, w_hh, bias) = (val(t * b * i, 1), val(4 * h * i, 2), val(4 * h * h, 3), val(4 * h, 4));
         let (h0, c0) = (val(b * h, 5), val(b * h, 6));
         let weights = val((t + 2) * b * h, 7);
@@ -456,6 +484,32 @@ mod tests {
                         g[k]
                     );
                 }
+            }
+        }
+    }
+
+    /// A batch split over two threads (blocks of 9 and 8 rows) gives the single block's outputs
+    /// and gradients.
+    #[test]
+    fn batch_split_over_threads_matches_one_block() {
+        let (t, b, h, i) = (5, 17, 6, 3);
+        let lengths: Vec<usize> = (0..b).map(|r| 1 + r % t).collect();
+        let (x, w_ih, w_hh, bias) = (val(t * b * i, 1), val(4 * h * i, 2), val(4 * h * h, 3), val(4 * h, 4));
+        let (h0, c0, grad) = (val(b * h, 5), val(b * h, 6), val((t + 2) * b * h, 7));
+        let d = Dims::new(&lengths, h, i, t * b);
+        let run = |threads: usize, reverse: bool| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
+            pool.install(|| {
+                assert_eq!(row_block(b), if threads == 1 { b } else { 9 });
+                let (out, ws) = forward(&d, &x, &w_ih, &w_hh, &bias, &h0, &c0, reverse);
+                let g = backward(&d, &x, &w_ih, &w_hh, &ws, &grad, reverse);
+                [out, g.dx, g.dw_ih, g.dw_hh, g.db, g.dh0, g.dc0]
+            })
+        };
+        for reverse in [false, true] {
+            for (one, two) in run(1, reverse).iter().zip(run(2, reverse)) {
+                let diff = one.iter().zip(&two).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                assert!(diff <= 1e-6, "reverse {reverse}: max |diff| {diff}");
             }
         }
     }
