@@ -86,6 +86,10 @@ fn run(name: &str, args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The allocator of Kindling's binaries (see the workspace Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {

@@ -52,6 +52,12 @@ enum Command {
     Seq(seq::SeqArgs),
 }
 
+/// Large tensor buffers are reused instead of mapped afresh for every step (see the workspace
+/// Cargo.toml); the `mimalloc` feature, on by default.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
