@@ -86,11 +86,12 @@ fn run(name: &str, args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// The allocator of Kindling's binaries (see the workspace Cargo.toml).
+/// The allocator of Kindling's binaries (`kindling_core::alloc`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: kindling_core::alloc::MiMalloc = kindling_core::alloc::MiMalloc;
 
 fn main() -> ExitCode {
+    kindling_core::alloc::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("list") => {

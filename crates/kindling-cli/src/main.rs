@@ -52,13 +52,15 @@ enum Command {
     Seq(seq::SeqArgs),
 }
 
-/// Large tensor buffers are reused instead of mapped afresh for every step (see the workspace
-/// Cargo.toml); the `mimalloc` feature, on by default.
+/// Large tensor buffers are reused instead of mapped afresh for every step
+/// (`kindling_core::alloc`); the `mimalloc` feature, on by default.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: kindling_core::alloc::MiMalloc = kindling_core::alloc::MiMalloc;
 
 fn main() -> ExitCode {
+    #[cfg(feature = "mimalloc")]
+    kindling_core::alloc::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),

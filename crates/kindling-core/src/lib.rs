@@ -2,8 +2,9 @@
 //!
 //! The base of the Kindling workspace: device/backend selection from a string, deterministic
 //! seeding, small tensor helpers and the error types shared by every other Kindling crate; the
-//! CPU kernels the fast paths share ([`cpu`]) and optimizers whose step is one fused pass on
-//! burn-flex ([`optim`]).
+//! CPU kernels the fast paths share ([`cpu`]), optimizers whose step is one fused pass on
+//! burn-flex ([`optim`]) and, with the `mimalloc` feature, the allocator set-up of Kindling's
+//! binaries (`alloc`).
 //!
 //! ```
 //! use kindling_core::{DeviceSpec, seed_everything};
@@ -16,6 +17,8 @@
 //! # Ok::<(), kindling_core::Error>(())
 //! ```
 
+#[cfg(feature = "mimalloc")]
+pub mod alloc;
 pub mod cpu;
 mod device;
 mod error;
