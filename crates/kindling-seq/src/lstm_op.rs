@@ -21,7 +21,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use kindling_core::cpu::{View, flex_f32, matmul, sigmoid, tanh, transpose, vectorize};
+use kindling_core::cpu::{View, flex_f32, matmul, sigmoid, tanh, vectorize};
 
 use crate::cell::{CellKind, RecurrentCell};
 
@@ -278,13 +278,15 @@ impl<'a> Dims<'a> {
     }
 }
 
-/// Forward pass: returns the output `[T*B + 2B, H]` and the workspace.
+/// Forward pass: returns the output `[T*B + 2B, H]` and the workspace. Takes `W_hh^T` `[H, 4H]`
+/// (see [`kindling_core::cpu::transpose`]): as gemm's left operand of the transposed product it is column-major and
+/// gets used in place, instead of being re-packed at every step.
 #[allow(clippy::too_many_arguments)]
 fn forward(
     d: &Dims<'_>,
     x: &[f32],
     w_ih: &[f32],
-    w_hh: &[f32],
+    w_hh_t: &[f32],
     bias: &[f32],
     h0: &[f32],
     c0: &[f32],
@@ -299,16 +301,13 @@ fn forward(
     matmul(t_len * b, d.i, g, gates, g, View::rows(x, d.i), View { data: w_ih, rs: 1, cs: d.i }, parallel);
     hs[..b * h].copy_from_slice(h0);
     cs[..b * h].copy_from_slice(c0);
-    // `W_hh^T` `[H, 4H]`, contiguous: as gemm's left operand of the transposed product it is
-    // column-major and gets used in place, instead of being re-packed at every step.
-    let w_hh_t = transpose(w_hh, g, h);
     let mut hp = vec![0.0f32; b * g];
     let mut out = vec![0.0f32; (t_len + 2) * b * h];
     for s in 0..t_len {
         let t = d.time(s, reverse);
         let (h_prev, h_next) = hs[s * b * h..(s + 2) * b * h].split_at_mut(b * h);
         let (c_prev, c_next) = cs[s * b * h..(s + 2) * b * h].split_at_mut(b * h);
-        matmul(b, h, g, &mut hp, g, View::rows(h_prev, h), View::rows(&w_hh_t, g), parallel);
+        matmul(b, h, g, &mut hp, g, View::rows(h_prev, h), View::rows(w_hh_t, g), parallel);
         let step_gates = &mut gates[t * b * g..(t + 1) * b * g];
         vectorize(
             #[inline(always)]
@@ -444,6 +443,7 @@ fn backward(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kindling_core::cpu::transpose;
 
     pub(super) fn val(n: usize, seed: u32) -> Vec<f32> {
         (0..n)
@@ -462,10 +462,11 @@ mod tests {
         for reverse in [false, true] {
             let d = Dims::new(&lengths, h, i, t * b);
             let loss = |x: &[f32], w_ih: &[f32], w_hh: &[f32], bias: &[f32], h0: &[f32], c0: &[f32]| -> f64 {
-                let (out, _) = forward(&d, x, w_ih, w_hh, bias, h0, c0, reverse, false);
+                let w_hh_t = transpose(w_hh, 4 * h, h);
+                let (out, _) = forward(&d, x, w_ih, &w_hh_t, bias, h0, c0, reverse, false);
                 out.iter().zip(&weights).map(|(&o, &w)| f64::from(o) * f64::from(w)).sum()
             };
-            let (_, ws) = forward(&d, &x, &w_ih, &w_hh, &bias, &h0, &c0, reverse, false);
+            let (_, ws) = forward(&d, &x, &w_ih, &transpose(&w_hh, 4 * h, h), &bias, &h0, &c0, reverse, false);
             let grads = backward(&d, &x, &w_ih, &w_hh, &ws, &weights, reverse, false);
             let inputs = [&x, &w_ih, &w_hh, &bias, &h0, &c0];
             let analytic = [&grads.dx, &grads.dw_ih, &grads.dw_hh, &grads.db, &grads.dh0, &grads.dc0];

@@ -2,6 +2,8 @@
 
 use rayon::prelude::*;
 
+use kindling_core::cpu::transpose;
+
 use super::{Dims, Grads, backward, forward};
 
 /// Fewest batch rows a block of its own takes.
@@ -23,7 +25,11 @@ fn blocks(b: usize, per: usize) -> Vec<(usize, usize)> {
 
 /// Rows `r0..r0 + rows` of each of the `slabs` consecutive `[b, w]` slabs of `src`.
 fn gather_rows(src: &[f32], slabs: usize, b: usize, w: usize, r0: usize, rows: usize) -> Vec<f32> {
-    (0..slabs).flat_map(|s| &src[(s * b + r0) * w..(s * b + r0 + rows) * w]).copied().collect()
+    let mut out = Vec::with_capacity(slabs * rows * w);
+    for s in 0..slabs {
+        out.extend_from_slice(&src[(s * b + r0) * w..(s * b + r0 + rows) * w]);
+    }
+    out
 }
 
 /// The inverse of [`gather_rows`]: `part`'s slabs go to rows `r0..` of `dst`'s slabs.
@@ -53,8 +59,9 @@ pub(super) fn forward_blocks(
     per: usize,
 ) -> (Vec<f32>, Vec<f32>) {
     let parts = blocks(d.b, per);
+    let w_hh_t = transpose(w_hh, 4 * d.h, d.h);
     if parts.len() == 1 {
-        return forward(d, x, w_ih, w_hh, bias, h0, c0, reverse, true);
+        return forward(d, x, w_ih, &w_hh_t, bias, h0, c0, reverse, true);
     }
     let h = d.h;
     let runs: Vec<_> = parts
@@ -63,7 +70,7 @@ pub(super) fn forward_blocks(
             let sub = block_dims(d, r0, rows);
             let xb = gather_rows(x, d.t, d.b, d.i, r0, rows);
             let (h0b, c0b) = (&h0[r0 * h..(r0 + rows) * h], &c0[r0 * h..(r0 + rows) * h]);
-            forward(&sub, &xb, w_ih, w_hh, bias, h0b, c0b, reverse, false)
+            forward(&sub, &xb, w_ih, &w_hh_t, bias, h0b, c0b, reverse, false)
         })
         .collect();
     let mut out = vec![0.0f32; (d.t + 2) * d.b * h];
