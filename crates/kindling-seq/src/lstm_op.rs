@@ -278,7 +278,8 @@ impl<'a> Dims<'a> {
     }
 }
 
-/// Forward pass: returns the output `[T*B + 2B, H]` and the workspace. Takes `W_hh^T` `[H, 4H]`
+/// Forward pass: returns the output `[T*B + 2B, H]` and fills the workspace `ws`
+/// (`d.workspace()` values; every one is written). Takes `W_hh^T` `[H, 4H]`
 /// (see [`kindling_core::cpu::transpose`]): as gemm's left operand of the transposed product it is column-major and
 /// gets used in place, instead of being re-packed at every step.
 #[allow(clippy::too_many_arguments)]
@@ -292,9 +293,9 @@ fn forward(
     c0: &[f32],
     reverse: bool,
     parallel: bool,
-) -> (Vec<f32>, Vec<f32>) {
+    ws: &mut [f32],
+) -> Vec<f32> {
     let (t_len, b, h, g) = (d.t, d.b, d.h, 4 * d.h);
-    let mut ws = vec![0.0f32; d.workspace()];
     let (gates, states) = ws.split_at_mut(t_len * b * g);
     let (hs, cs) = states.split_at_mut((t_len + 1) * b * h);
     // Pre-activations of every step: x W_ih^T + bias, written over the gate area.
@@ -349,7 +350,7 @@ fn forward(
     }
     out[t_len * b * h..(t_len + 1) * b * h].copy_from_slice(&hs[t_len * b * h..]);
     out[(t_len + 1) * b * h..].copy_from_slice(&cs[t_len * b * h..]);
-    (out, ws)
+    out
 }
 
 /// Gradients of one call.
@@ -463,10 +464,11 @@ mod tests {
             let d = Dims::new(&lengths, h, i, t * b);
             let loss = |x: &[f32], w_ih: &[f32], w_hh: &[f32], bias: &[f32], h0: &[f32], c0: &[f32]| -> f64 {
                 let w_hh_t = transpose(w_hh, 4 * h, h);
-                let (out, _) = forward(&d, x, w_ih, &w_hh_t, bias, h0, c0, reverse, false);
+                let out = forward(&d, x, w_ih, &w_hh_t, bias, h0, c0, reverse, false, &mut vec![0.0; d.workspace()]);
                 out.iter().zip(&weights).map(|(&o, &w)| f64::from(o) * f64::from(w)).sum()
             };
-            let (_, ws) = forward(&d, &x, &w_ih, &transpose(&w_hh, 4 * h, h), &bias, &h0, &c0, reverse, false);
+            let mut ws = vec![0.0; d.workspace()];
+            forward(&d, &x, &w_ih, &transpose(&w_hh, 4 * h, h), &bias, &h0, &c0, reverse, false, &mut ws);
             let grads = backward(&d, &x, &w_ih, &w_hh, &ws, &weights, reverse, false);
             let inputs = [&x, &w_ih, &w_hh, &bias, &h0, &c0];
             let analytic = [&grads.dx, &grads.dw_ih, &grads.dw_hh, &grads.db, &grads.dh0, &grads.dc0];

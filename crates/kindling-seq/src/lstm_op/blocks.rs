@@ -60,24 +60,33 @@ pub(super) fn forward_blocks(
 ) -> (Vec<f32>, Vec<f32>) {
     let parts = blocks(d.b, per);
     let w_hh_t = transpose(w_hh, 4 * d.h, d.h);
+    let mut ws = vec![0.0f32; d.workspace()];
     if parts.len() == 1 {
-        return forward(d, x, w_ih, &w_hh_t, bias, h0, c0, reverse, true);
+        let out = forward(d, x, w_ih, &w_hh_t, bias, h0, c0, reverse, true, &mut ws);
+        return (out, ws);
+    }
+    // Each block fills its own region of the workspace, the regions in block order.
+    let mut regions = Vec::with_capacity(parts.len());
+    let mut rest = ws.as_mut_slice();
+    for &(r0, rows) in &parts {
+        let (region, tail) = rest.split_at_mut(block_dims(d, r0, rows).workspace());
+        regions.push(region);
+        rest = tail;
     }
     let h = d.h;
     let runs: Vec<_> = parts
         .par_iter()
-        .map(|&(r0, rows)| {
+        .zip(regions)
+        .map(|(&(r0, rows), region)| {
             let sub = block_dims(d, r0, rows);
             let xb = gather_rows(x, d.t, d.b, d.i, r0, rows);
             let (h0b, c0b) = (&h0[r0 * h..(r0 + rows) * h], &c0[r0 * h..(r0 + rows) * h]);
-            forward(&sub, &xb, w_ih, &w_hh_t, bias, h0b, c0b, reverse, false)
+            forward(&sub, &xb, w_ih, &w_hh_t, bias, h0b, c0b, reverse, false, region)
         })
         .collect();
     let mut out = vec![0.0f32; (d.t + 2) * d.b * h];
-    let mut ws = Vec::with_capacity(d.workspace());
-    for (&(r0, rows), (part, part_ws)) in parts.iter().zip(runs) {
+    for (&(r0, rows), part) in parts.iter().zip(runs) {
         scatter_rows(&mut out, &part, d.b, h, r0, rows);
-        ws.extend_from_slice(&part_ws);
     }
     (out, ws)
 }
