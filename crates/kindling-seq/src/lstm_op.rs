@@ -8,7 +8,8 @@
 //! as three products over all steps. Batches of 16 rows or more run in one block of rows per
 //! rayon thread ([`blocks`]), each block the whole sequence with single-threaded products (rows
 //! never interact), the weight gradients summed over the blocks. The arithmetic is PyTorch's
-//! LSTM; results match the tensor path to float rounding (tests in `tests/parity.rs` and the unit tests below).
+//! LSTM; results match the tensor path to float rounding (tests in `tests/parity.rs` and the
+//! unit tests below).
 //!
 //! It is a burn backend extension: [`LstmOps`] for burn-flex (host kernels) and for
 //! `Autodiff<burn-flex>` (the backward pass). Other backends keep the tensor path.
@@ -279,9 +280,9 @@ impl<'a> Dims<'a> {
 }
 
 /// Forward pass: returns the output `[T*B + 2B, H]` and fills the workspace `ws`
-/// (`d.workspace()` values; every one is written). Takes `W_hh^T` `[H, 4H]`
-/// (see [`kindling_core::cpu::transpose`]): as gemm's left operand of the transposed product it is column-major and
-/// gets used in place, instead of being re-packed at every step.
+/// (`d.workspace()` values; every one is written). Takes `W_hh^T` `[H, 4H]` (see
+/// [`kindling_core::cpu::transpose`]): as gemm's left operand of the transposed product it is
+/// column-major and gets used in place, instead of being re-packed at every step.
 #[allow(clippy::too_many_arguments)]
 fn forward(
     d: &Dims<'_>,
