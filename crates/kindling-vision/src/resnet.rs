@@ -168,7 +168,7 @@ impl Stem {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = crate::batch_norm_relu(&self.bn, crate::conv2d(&self.conv, x));
         match &self.pool {
-            Some(pool) => pool.forward(x),
+            Some(pool) => crate::max_pool2d(pool, x),
             None => x,
         }
     }

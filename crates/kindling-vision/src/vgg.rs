@@ -247,7 +247,7 @@ impl Vgg {
     fn forward_blocks(&self, x: Tensor<4>, mut tap: impl FnMut(&'static str, &Tensor<4>)) -> Tensor<4> {
         let mut x = x;
         for (name, block) in Self::STAGES.iter().zip(self.blocks()) {
-            x = self.pool.forward(block.iter().fold(x, |x, unit| unit.forward(x)));
+            x = crate::max_pool2d(&self.pool, block.iter().fold(x, |x, unit| unit.forward(x)));
             tap(name, &x);
         }
         x
