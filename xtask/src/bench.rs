@@ -405,7 +405,7 @@ fn markdown(r: &Value) -> String {
             && let Some(p) = side("kindling", "percent_of_peak")
             && p < 50.0
         {
-            status.push(format!("{p:.0}% < 50% of peak"));
+            status.push(format!("{p:.1}% < 50% of peak"));
         }
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} {} | {} | {} | {} | {} / {} | {} | {} |\n",
