@@ -157,9 +157,7 @@ fn gemm_checked(
 /// If the tensor's elements are not `f32` (host kernels check the dtype before they run).
 ///
 /// ```
-/// use burn::backend::flex::FlexTensor;
-/// use burn::tensor::TensorData;
-/// let t = FlexTensor::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]));
+/// let t = kindling_core::cpu::flex_from_f32(vec![1.0, 2.0, 3.0, 4.0], [2, 2]);
 /// assert_eq!(&*kindling_core::cpu::flex_f32(&t), &[1.0, 2.0, 3.0, 4.0]);
 /// ```
 pub fn flex_f32(t: &burn::backend::flex::FlexTensor) -> std::borrow::Cow<'_, [f32]> {
@@ -168,6 +166,20 @@ pub fn flex_f32(t: &burn::backend::flex::FlexTensor) -> std::borrow::Cow<'_, [f3
         Some(s) => std::borrow::Cow::Borrowed(s),
         None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default()),
     }
+}
+
+/// A burn-flex tensor of `shape` holding `values` in row-major order: a host kernel's result, the
+/// way back from [`flex_f32`].
+///
+/// # Panics
+/// If `values` does not hold as many elements as `shape` has.
+///
+/// ```
+/// let t = kindling_core::cpu::flex_from_f32(vec![1.0, 2.0, 3.0], [3]);
+/// assert_eq!(t.layout().shape().to_vec(), vec![3]);
+/// ```
+pub fn flex_from_f32(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> burn::backend::flex::FlexTensor {
+    burn::backend::flex::FlexTensor::from_data(burn::tensor::TensorData::new(values, shape))
 }
 
 /// The transpose of the row-major `rows × cols` matrix `src`: `cols × rows`, row-major, copied in

@@ -37,10 +37,10 @@ use burn::optim::{
     Adam, AdamConfig, AdamState, AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate, ModuleOptimizer,
     Optimizer, RecordState, StateSink, StateSource, join_path,
 };
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu::{flex_f32, vectorize};
+use crate::cpu::{flex_f32, flex_from_f32, vectorize};
 
 /// Elements per parallel task: small tensors (biases, norms) stay on one thread.
 const CHUNK: usize = 1 << 14;
@@ -469,5 +469,5 @@ fn writable(t: FlexTensor) -> FlexTensor {
         return t;
     }
     let shape = t.layout().shape().to_vec();
-    FlexTensor::from_data(TensorData::new(flex_f32(&t).into_owned(), shape))
+    flex_from_f32(flex_f32(&t).into_owned(), shape)
 }

@@ -21,8 +21,8 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
-use burn::tensor::{DType, Device, Tensor, TensorData};
-use kindling_core::cpu::{View, flex_f32, matmul, sigmoid, tanh, vectorize};
+use burn::tensor::{DType, Device, Tensor};
+use kindling_core::cpu::{View, flex_f32, flex_from_f32, matmul, sigmoid, tanh, vectorize};
 
 use crate::cell::{CellKind, RecurrentCell};
 
@@ -82,10 +82,6 @@ pub trait LstmKernels: Backend {
     ) -> [FloatTensor<Self>; 6];
 }
 
-fn flex(values: Vec<f32>, shape: [usize; 2]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
 impl LstmOps for Flex {
     fn lstm_sequence(
         x: FlexTensor,
@@ -128,7 +124,7 @@ impl LstmKernels for Flex {
             reverse,
             block_rows,
         );
-        (flex(out, [dims.t * dims.b + 2 * dims.b, hd]), flex(ws, [1, dims.workspace()]))
+        (flex_from_f32(out, [dims.t * dims.b + 2 * dims.b, hd]), flex_from_f32(ws, [1, dims.workspace()]))
     }
 
     fn lstm_backward(
@@ -156,12 +152,12 @@ impl LstmKernels for Flex {
         );
         let (t, b, g4) = (dims.t, dims.b, 4 * hd);
         [
-            flex(g.dx, [t * b, input]),
-            flex(g.dw_ih, [g4, input]),
-            flex(g.dw_hh, [g4, hd]),
-            FlexTensor::from_data(TensorData::new(g.db, [g4])),
-            flex(g.dh0, [b, hd]),
-            flex(g.dc0, [b, hd]),
+            flex_from_f32(g.dx, [t * b, input]),
+            flex_from_f32(g.dw_ih, [g4, input]),
+            flex_from_f32(g.dw_hh, [g4, hd]),
+            flex_from_f32(g.db, [g4]),
+            flex_from_f32(g.dh0, [b, hd]),
+            flex_from_f32(g.dc0, [b, hd]),
         ]
     }
 }

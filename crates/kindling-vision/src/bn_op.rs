@@ -19,8 +19,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::BatchNorm;
 use burn::tensor::activation::relu;
-use burn::tensor::{DType, Device, Tensor, TensorData};
-use kindling_core::cpu::{flex_f32, vectorize};
+use burn::tensor::{DType, Device, Tensor};
+use kindling_core::cpu::{flex_f32, flex_from_f32, vectorize};
 use rayon::prelude::*;
 
 /// Batch statistics and batch normalisation as backend operations.
@@ -213,14 +213,10 @@ fn normalize_backward(norm: Norm<'_>, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f3
     (dx, dgamma, dbeta)
 }
 
-fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
 impl BatchNormOps for Flex {
     fn bn_stats(x: FlexTensor) -> FlexTensor {
         let shape = x.layout().shape().to_vec();
-        flex(stats(&flex_f32(&x), &shape), vec![2, shape[1]])
+        flex_from_f32(stats(&flex_f32(&x), &shape), vec![2, shape[1]])
     }
 
     fn bn_normalize(
@@ -234,7 +230,7 @@ impl BatchNormOps for Flex {
         let shape = x.layout().shape().to_vec();
         let (x, gamma, beta, stats) = (flex_f32(&x), flex_f32(&gamma), flex_f32(&beta), flex_f32(&stats));
         let y = normalize(Norm { x: &x, shape: &shape, gamma: &gamma, beta: &beta, stats: &stats, epsilon, relu });
-        flex(y, shape)
+        flex_from_f32(y, shape)
     }
 }
 
@@ -254,7 +250,7 @@ impl BatchNormKernels for Flex {
             (flex_f32(&x), flex_f32(&gamma), flex_f32(&beta), flex_f32(&stats), flex_f32(&grad));
         let norm = Norm { x: &x, shape: &shape, gamma: &gamma, beta: &beta, stats: &stats, epsilon, relu };
         let (dx, dg, db) = normalize_backward(norm, &grad);
-        [flex(dx, shape), flex(dg, vec![c]), flex(db, vec![c])]
+        [flex_from_f32(dx, shape), flex_from_f32(dg, vec![c]), flex_from_f32(db, vec![c])]
     }
 }
 

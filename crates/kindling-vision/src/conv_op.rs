@@ -25,8 +25,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
-use burn::tensor::{DType, Device, Tensor, TensorData};
-use kindling_core::cpu::{View, flex_f32, matmul, matmul_add};
+use burn::tensor::{DType, Device, Tensor};
+use kindling_core::cpu::{View, flex_f32, flex_from_f32, matmul, matmul_add};
 use rayon::prelude::*;
 
 /// The im2col + gemm convolution as a backend operation.
@@ -362,15 +362,11 @@ fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Opt
     [dx, dw, db]
 }
 
-fn flex<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
 impl ConvGemmOps for Flex {
     fn conv2d_gemm(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, spec: [usize; 6]) -> FlexTensor {
         let g = Geom::new(x.layout().shape(), weight.layout().shape(), spec);
         let out = forward(&g, &flex_f32(&x), &flex_f32(&weight), &flex_f32(&bias));
-        flex(out, [g.n, g.co, g.oh, g.ow])
+        flex_from_f32(out, [g.n, g.co, g.oh, g.ow])
     }
 }
 
@@ -386,9 +382,9 @@ impl ConvGemmKernels for Flex {
         let g = Geom::new(&xs, &ws, spec);
         let [dx, dw, db] = backward(&g, &flex_f32(&x), &flex_f32(&weight), &flex_f32(&grad), need);
         [
-            dx.map(|v| flex(v, [xs[0], xs[1], xs[2], xs[3]])),
-            dw.map(|v| flex(v, [ws[0], ws[1], ws[2], ws[3]])),
-            db.map(|v| flex(v, [ws[0]])),
+            dx.map(|v| flex_from_f32(v, [xs[0], xs[1], xs[2], xs[3]])),
+            dw.map(|v| flex_from_f32(v, [ws[0], ws[1], ws[2], ws[3]])),
+            db.map(|v| flex_from_f32(v, [ws[0]])),
         ]
     }
 }

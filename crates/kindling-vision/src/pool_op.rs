@@ -18,8 +18,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::pool::MaxPool2d;
-use burn::tensor::{DType, Device, Tensor, TensorData};
-use kindling_core::cpu::flex_f32;
+use burn::tensor::{DType, Device, Tensor};
+use kindling_core::cpu::{flex_f32, flex_from_f32};
 use rayon::prelude::*;
 
 /// Max pooling as a backend operation.
@@ -106,10 +106,6 @@ fn backward(grad: &[f32], argmax: &[u32], shape: [usize; 4]) -> Vec<f32> {
     dx
 }
 
-fn flex(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
 fn shape4(t: &FlexTensor) -> [usize; 4] {
     let s = t.layout().shape();
     [s[0], s[1], s[2], s[3]]
@@ -126,11 +122,11 @@ impl MaxPoolKernels for Flex {
         let shape = shape4(&x);
         let (out, offsets) = forward(&flex_f32(&x), shape, spec);
         let (oh, ow) = out_size(spec, shape[2], shape[3]);
-        (flex(out, [shape[0], shape[1], oh, ow]), Argmax { offsets, input: shape })
+        (flex_from_f32(out, [shape[0], shape[1], oh, ow]), Argmax { offsets, input: shape })
     }
 
     fn max_pool_backward(grad: FlexTensor, argmax: &Argmax) -> FlexTensor {
-        flex(backward(&flex_f32(&grad), &argmax.offsets, argmax.input), argmax.input)
+        flex_from_f32(backward(&flex_f32(&grad), &argmax.offsets, argmax.input), argmax.input)
     }
 }
 
