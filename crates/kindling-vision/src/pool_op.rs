@@ -94,10 +94,9 @@ fn forward(x: &[f32], shape: [usize; 4], spec: [usize; 8]) -> (Vec<f32>, Vec<u32
 /// The input gradient: each output gradient added at its argmax.
 fn backward(grad: &[f32], argmax: &[u32], shape: [usize; 4]) -> Vec<f32> {
     let [n, c, h, w] = shape;
-    let per_plane = grad.len() / (n * c).max(1);
+    let per_plane = (grad.len() / (n * c).max(1)).max(1);
     let mut dx = vec![0.0f32; n * c * h * w];
-    let planes =
-        dx.par_chunks_mut(h * w).zip(grad.par_chunks(per_plane.max(1))).zip(argmax.par_chunks(per_plane.max(1)));
+    let planes = dx.par_chunks_mut(h * w).zip(grad.par_chunks(per_plane)).zip(argmax.par_chunks(per_plane));
     planes.for_each(|((dx, grad), argmax)| {
         for (&g, &at) in grad.iter().zip(argmax) {
             dx[at as usize] += g;
