@@ -12,9 +12,14 @@
 //! - input gradient: `dX[g] = col2im(Wᵀ · dY[g])`, skipped when the input needs no gradient
 //!   (the image batch of a network's stem), like the weight gradient of a frozen layer.
 //!
+//! Kernel taps that only ever read padding (a 3×3 kernel on a 1×1 map: ResNet's last stage on
+//! small images) are cropped away first ([`taps`]).
+//!
 //! [`conv2d`] uses it for groups = 1 and dilation 1 on burn-flex in f32 (training and inference)
 //! and falls back to [`Conv2d::forward`] elsewhere (other backends, depthwise convolutions).
 //! Results match burn's convolution to float rounding (tests below and `tests/conv_op.rs`).
+
+mod taps;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -23,7 +28,6 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Device, Tensor};
 use kindling_core::cpu::{View, flex_f32, flex_from_f32, matmul, matmul_add};
@@ -428,47 +432,12 @@ impl<B: Backend + ConvGemmOps + ConvGemmKernels, C: CheckpointStrategy> ConvGemm
     }
 }
 
-/// burn's `Same` padding (TensorFlow's): the total split with the smaller half first.
-fn same_padding(kernel: usize, stride: usize, size: usize) -> (usize, usize) {
-    let out = size.div_ceil(stride);
-    let total = if out > 0 { ((out - 1) * stride + kernel).saturating_sub(size) } else { 0 };
-    (total / 2, total - total / 2)
-}
-
-/// The op's `spec` for `conv` on an input of `height × width`, if the op covers this convolution.
-fn spec(conv: &Conv2d, height: usize, width: usize) -> Option<[usize; 6]> {
-    if conv.groups != 1 || conv.dilation != [1, 1] {
-        return None;
-    }
-    let [kh, kw] = conv.kernel_size;
-    let [sh, sw] = conv.stride;
-    let ((pt, pb), (pl, pr)) = match conv.padding {
-        PaddingConfig2d::Valid => ((0, 0), (0, 0)),
-        PaddingConfig2d::Same => (same_padding(kh, sh, height), same_padding(kw, sw, width)),
-        PaddingConfig2d::Explicit(top, left, bottom, right) => ((top, bottom), (left, right)),
-    };
-    (height + pt + pb >= kh && width + pl + pr >= kw).then_some([sh, sw, pt, pb, pl, pr])
-}
-
-/// Along one axis (input `size`, kernel `k`, stride `s`, padding `before`/`after`): the kernel taps
-/// that read inside the input for some output position, and the padding that keeps the output
-/// size when the kernel is cropped to them.
-fn live_taps(size: usize, k: usize, s: usize, before: usize, after: usize) -> (std::ops::Range<usize>, [usize; 2]) {
-    let out = (size + before + after - k) / s + 1;
-    let lo = before.saturating_sub((out - 1) * s);
-    let hi = (before + size).min(k);
-    // Cropped at the end, the last output position reads the last input position exactly.
-    let after = if hi < k { (out - 1) * s } else { after };
-    (lo..hi, [before - lo, after])
-}
-
 /// `conv.forward(x)`, through the im2col + gemm op on burn-flex (f32, groups 1, dilation 1,
 /// with or without autodiff) and through burn's convolution otherwise.
 ///
 /// ```
 /// use burn::nn::conv::Conv2dConfig;
-/// use burn::nn::PaddingConfig2d;
-/// use burn::tensor::{Device, Distribution, Tensor};
+/// /// use burn::tensor::{Device, Distribution, Tensor};
 ///
 /// let device = Device::flex();
 /// let conv = Conv2dConfig::new([3, 8], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(&device);
@@ -482,20 +451,11 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
     let [_, _, height, width] = x.dims();
     let on_flex = device == Device::flex() && x.dtype() == DType::F32;
-    let Some(spec) = spec(conv, height, width).filter(|_| on_flex) else {
+    let Some((spec, taps)) = taps::spec(conv, height, width).filter(|_| on_flex) else {
         return conv.forward(x);
     };
-    let [kh, kw] = conv.kernel_size;
-    let (rows, cols) =
-        (live_taps(height, kh, spec[0], spec[2], spec[3]), live_taps(width, kw, spec[1], spec[4], spec[5]));
-    let (mut weight, mut spec) = (conv.weight.val(), spec);
-    if rows.0.len() < kh || cols.0.len() < kw {
-        // Kernel rows or columns that only ever read padding (a 3×3 kernel on a 1×1 map): the
-        // same convolution with the kernel cropped to the taps that read the image.
-        let [co, c, _, _] = weight.dims();
-        weight = weight.slice([0..co, 0..c, rows.0, cols.0]);
-        spec = [spec[0], spec[1], rows.1[0], rows.1[1], cols.1[0], cols.1[1]];
-    }
+    // Kernel taps that only ever read padding (a 3×3 kernel on a 1×1 map) are cropped away.
+    let weight = taps::cropped(conv.weight.val(), &taps);
     // No bias: an empty one, which the kernels skip (no pass adding zeros to every output).
     let bias = match &conv.bias {
         Some(b) => b.val(),
@@ -517,14 +477,6 @@ mod tests {
         (0..n)
             .map(|k| ((k as u32).wrapping_mul(2654435761).wrapping_add(seed * 40503) % 1000) as f32 / 1000.0 - 0.5)
             .collect()
-    }
-
-    #[test]
-    fn taps_that_only_read_padding_are_cropped() {
-        assert_eq!(live_taps(1, 3, 1, 1, 1), (1..2, [0, 0])); // 3×3 on a 1×1 map: the centre
-        assert_eq!(live_taps(2, 3, 2, 1, 1), (1..3, [0, 1])); // stride 2 from a 2×2 map
-        assert_eq!(live_taps(2, 5, 1, 2, 2), (1..4, [1, 1]));
-        assert_eq!(live_taps(32, 7, 2, 3, 3), (0..7, [3, 3])); // large maps keep every tap
     }
 
     /// Direct convolution, the definition.
