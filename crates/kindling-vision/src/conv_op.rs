@@ -124,41 +124,32 @@ impl Geom {
     }
 }
 
-/// Writes image `x`'s column matrix into `cols` at column offset `off` (row stride `ld`):
-/// `cols[(c, ki, kj), off + (oy, ox)] = x[c, oy·sh + ki − pt, ox·sw + kj − pl]` (zero outside).
-fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, off: usize) {
-    let (ohow, w, ow) = (g.ohow(), g.w, g.ow);
+/// Appends the column matrix of `images` (consecutive `[C, H, W]` images) to `cols`, row by row:
+/// `[C·kh·kw, k·OH·OW]` with `cols[(c, ki, kj), (i, oy, ox)] = image_i[c, oy·sh + ki − pt,
+/// ox·sw + kj − pl]` (zero outside the image). Every value is written once (no zero-filled
+/// buffer first: that fill was ≈ 2% of a fine-tuning step).
+fn im2col(g: &Geom, images: &[f32], cols: &mut Vec<f32>) {
+    let (hw, w, ow) = (g.h * g.w, g.w, g.ow);
     let (valid, rows) = (g.valid_cols_all(), g.in_rows_all());
-    // Narrow maps: one fill per column-matrix row beats two tiny fills per output row.
-    let narrow = ow < 16;
-    let mut r = 0;
-    for plane in x.chunks_exact(g.h * w) {
+    let zeros = |cols: &mut Vec<f32>, n: usize| cols.resize(cols.len() + n, 0.0);
+    for c in 0..g.c {
         for ki_rows in rows.chunks_exact(g.oh) {
             for (kj, &(lo, hi)) in valid.iter().enumerate() {
-                let dst = &mut cols[r * ld + off..][..ohow];
-                r += 1;
-                if narrow {
-                    dst.fill(0.0);
-                }
-                for (oy, &iy) in ki_rows.iter().enumerate() {
-                    let row = &mut dst[oy * ow..][..ow];
-                    let Some(iy) = iy else {
-                        if !narrow {
-                            row.fill(0.0);
+                for image in images.chunks_exact(g.c * hw) {
+                    let plane = &image[c * hw..(c + 1) * hw];
+                    for &iy in ki_rows {
+                        let Some(iy) = iy else {
+                            zeros(cols, ow);
+                            continue;
+                        };
+                        let src = &plane[iy * w..(iy + 1) * w];
+                        zeros(cols, lo);
+                        if g.sw == 1 {
+                            cols.extend_from_slice(&src[lo + kj - g.pl..hi + kj - g.pl]);
+                        } else {
+                            cols.extend((lo..hi).map(|ox| src[ox * g.sw + kj - g.pl]));
                         }
-                        continue;
-                    };
-                    let src = &plane[iy * w..(iy + 1) * w];
-                    if !narrow {
-                        row[..lo].fill(0.0);
-                        row[hi..].fill(0.0);
-                    }
-                    if g.sw == 1 {
-                        row[lo..hi].copy_from_slice(&src[lo + kj - g.pl..hi + kj - g.pl]);
-                    } else {
-                        for (ox, v) in row.iter_mut().enumerate().take(hi).skip(lo) {
-                            *v = src[ox * g.sw + kj - g.pl];
-                        }
+                        zeros(cols, ow - hi);
                     }
                 }
             }
@@ -238,11 +229,10 @@ fn group_cols<'a>(g: &Geom, x: &'a [f32], images: std::ops::Range<usize>, cols: 
     if images.len() == 1 && g.pointwise() {
         return &x[images.start * chw..images.end * chw];
     }
-    let ld = images.len() * ohow;
-    cols.resize(g.ckk() * ld, 0.0);
-    for (i, n) in images.enumerate() {
-        im2col(g, &x[n * chw..(n + 1) * chw], cols, ld, i * ohow);
-    }
+    cols.clear();
+    cols.reserve(g.ckk() * images.len() * ohow);
+    im2col(g, &x[images.start * chw..images.end * chw], cols);
+    debug_assert_eq!(cols.len(), g.ckk() * images.len() * ohow);
     cols
 }
 
