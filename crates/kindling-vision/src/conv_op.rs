@@ -157,9 +157,9 @@ fn im2col(g: &Geom, images: &[f32], cols: &mut Vec<f32>) {
     }
 }
 
-/// The adjoint of [`im2col`]: image `x` becomes the sum of its column entries.
+/// The adjoint of [`im2col`] for one image: adds its column entries (columns `off..` of `cols`,
+/// row stride `ld`) into `x`, which the caller zeroes.
 fn col2im(g: &Geom, cols: &[f32], ld: usize, off: usize, x: &mut [f32]) {
-    x.fill(0.0);
     let (ohow, w) = (g.ohow(), g.w);
     let (valid, rows) = (g.valid_cols_all(), g.in_rows_all());
     let mut r = 0;
@@ -299,6 +299,7 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
 /// `(dx, dw, db)` for the parts in `need`.
 fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Option<Vec<f32>>; 3] {
     let (chw, ohow, ckk, plan) = (g.c * g.h * g.w, g.ohow(), g.ckk(), Plan::new(g));
+    // Zeroed: `col2im` adds into it.
     let mut dx = need[0].then(|| vec![0.0f32; g.n * chw]);
     let par = plan.parallel_products();
     let scratch = for_groups(&plan, g.n, dx.as_deref_mut(), chw, |images, dxg, scratch| {
