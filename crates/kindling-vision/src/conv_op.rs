@@ -510,6 +510,10 @@ mod tests {
             // Large enough for one image per product (1×1 in place, 3×3 through im2col).
             ([2, 3, 24, 20], [2, 3, 1, 1], [1, 1, 0, 0, 0, 0]),
             ([3, 2, 20, 20], [2, 2, 3, 3], [1, 1, 1, 1, 1, 1]),
+            // Stride 1 with 5×5 kernels and asymmetric padding.
+            ([2, 3, 6, 7], [2, 3, 5, 5], [1, 1, 2, 2, 2, 2]),
+            ([2, 2, 5, 6], [3, 2, 2, 2], [1, 1, 0, 1, 0, 1]),
+            ([1, 2, 4, 5], [2, 2, 3, 3], [1, 1, 0, 2, 1, 1]),
         ];
         for (xs, ws, spec) in cases {
             let g = Geom::new(&xs, &ws, spec);
