@@ -12,6 +12,9 @@
 //! - input gradient: `dX[g] = col2im(Wᵀ · dY[g])`, skipped when the input needs no gradient
 //!   (the image batch of a network's stem), like the weight gradient of a frozen layer.
 //!
+//! Stride-1 convolutions on maps of 28×28 and more skip the column matrix: one product per
+//! kernel tap reads the zero-padded images at the tap's offset ([`shifted`]).
+//!
 //! Kernel taps that only ever read padding (a 3×3 kernel on a 1×1 map: ResNet's last stage on
 //! small images) are cropped away first ([`taps`]).
 //!
@@ -19,6 +22,7 @@
 //! and falls back to [`Conv2d::forward`] elsewhere (other backends, depthwise convolutions).
 //! Results match burn's convolution to float rounding (tests below and `tests/conv_op.rs`).
 
+mod shifted;
 mod taps;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -270,14 +274,20 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
     let (ohow, ckk, plan) = (g.ohow(), g.ckk(), Plan::new(g));
     let mut out = vec![0.0f32; g.n * g.co * ohow];
     let par = plan.parallel_products();
+    let shifted = shifted::applies(g);
+    let wt = if shifted { shifted::tap_major(g, w) } else { Vec::new() };
     for_groups(&plan, g.n, Some(&mut out), g.co * ohow, |images, dst, scratch| {
         let Some(dst) = dst else { return };
         let k = images.len();
-        let Scratch { cols, block, .. } = scratch;
-        let cols = group_cols(g, x, images, cols);
-        if k == 1 {
+        if shifted {
+            shifted::forward_group(g, x, &wt, images, dst, scratch, par);
+        } else if k == 1 {
+            let Scratch { cols, .. } = scratch;
+            let cols = group_cols(g, x, images, cols);
             matmul(g.co, ckk, ohow, dst, ohow, View::rows(w, ckk), View::rows(cols, ohow), par);
         } else {
+            let Scratch { cols, block, .. } = scratch;
+            let cols = group_cols(g, x, images, cols);
             block.resize(g.co * k * ohow, 0.0);
             matmul(g.co, ckk, k * ohow, block, k * ohow, View::rows(w, ckk), View::rows(cols, k * ohow), par);
             for (i, image) in dst.chunks_exact_mut(g.co * ohow).enumerate() {
@@ -302,8 +312,15 @@ fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Opt
     // Zeroed: `col2im` adds into it.
     let mut dx = need[0].then(|| vec![0.0f32; g.n * chw]);
     let par = plan.parallel_products();
+    let shifted = shifted::applies(g);
+    let wt = if shifted { shifted::tap_major(g, w) } else { Vec::new() };
     let scratch = for_groups(&plan, g.n, dx.as_deref_mut(), chw, |images, dxg, scratch| {
         let (k, n0) = (images.len(), images.start);
+        if shifted {
+            let dy_g = &dy[n0 * g.co * ohow..(n0 + k) * g.co * ohow];
+            shifted::backward_group(g, x, &wt, dy_g, images, dxg, need[1], scratch, par);
+            return;
+        }
         let ld = k * ohow;
         let Scratch { cols, block, dw } = scratch;
         // The group's output gradient as one `[Co, k·OH·OW]` block.
@@ -343,7 +360,7 @@ fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Opt
         for part in parts {
             sum.iter_mut().zip(&part).for_each(|(s, v)| *s += v);
         }
-        sum
+        if shifted { shifted::from_tap_major(g, &sum) } else { sum }
     });
     let db = need[2].then(|| {
         let mut db = vec![0.0f32; g.co];
@@ -507,7 +524,7 @@ mod tests {
             ([1, 3, 8, 9], [2, 3, 3, 2], [2, 2, 0, 1, 1, 0]),
             ([2, 4, 5, 5], [3, 4, 1, 1], [1, 1, 0, 0, 0, 0]),
             ([2, 2, 9, 7], [2, 2, 5, 5], [2, 3, 2, 2, 2, 2]),
-            // Large enough for one image per product (1×1 in place, 3×3 through im2col).
+            // Large enough for one image per product (1×1 in place).
             ([2, 3, 24, 20], [2, 3, 1, 1], [1, 1, 0, 0, 0, 0]),
             ([3, 2, 20, 20], [2, 2, 3, 3], [1, 1, 1, 1, 1, 1]),
             // Stride 1 with 5×5 kernels and asymmetric padding.
@@ -516,37 +533,59 @@ mod tests {
             ([1, 2, 4, 5], [2, 2, 3, 3], [1, 1, 0, 2, 1, 1]),
         ];
         for (xs, ws, spec) in cases {
-            let g = Geom::new(&xs, &ws, spec);
-            let (x, w, b) = (val(xs.iter().product(), 1), val(ws.iter().product(), 2), val(ws[0], 3));
-            let y = forward(&g, &x, &w, &b);
-            let reference = direct(&g, &x, &w, &b);
-            let max = y.iter().zip(&reference).map(|(a, r)| (a - r).abs()).fold(0.0f32, f32::max);
-            assert!(max < 1e-5, "{xs:?} {ws:?} {spec:?}: forward off by {max}");
-            let r = val(y.len(), 4);
-            let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
-                direct(&g, x, w, b).iter().zip(&r).map(|(&a, &c)| f64::from(a) * f64::from(c)).sum()
-            };
-            let [dx, dw, db] = backward(&g, &x, &w, &r, [true, true, true]);
-            let analytic = [dx.unwrap_or_default(), dw.unwrap_or_default(), db.unwrap_or_default()];
-            for (which, grad) in analytic.iter().enumerate() {
-                let len = [x.len(), w.len(), b.len()][which];
-                assert_eq!(grad.len(), len);
-                for k in (0..len).step_by(5) {
-                    let mut args = [x.clone(), w.clone(), b.clone()];
-                    args[which][k] += 1e-2;
-                    let up = loss(&args[0], &args[1], &args[2]);
-                    args[which][k] -= 2e-2;
-                    let down = loss(&args[0], &args[1], &args[2]);
-                    let numeric = (up - down) / 2e-2;
-                    assert!(
-                        (numeric - f64::from(grad[k])).abs() < 1e-3,
-                        "{xs:?} input {which}[{k}]: {numeric} vs {}",
-                        grad[k]
-                    );
-                }
-            }
-            let [dx, dw, db] = backward(&g, &x, &w, &r, [false, true, false]);
-            assert!(dx.is_none() && db.is_none() && dw.is_some());
+            assert!(!shifted::applies(&Geom::new(&xs, &ws, spec)), "{xs:?} {ws:?}: im2col cases");
+            check(xs, ws, spec);
         }
+    }
+
+    /// The same for stride-1 convolutions through the shifted-image products: one image and
+    /// groups of images per product, a non-square kernel with asymmetric padding.
+    #[test]
+    fn shifted_products_match_direct_convolution_and_finite_differences() {
+        let cases = [
+            ([2, 2, 24, 24], [2, 2, 3, 3], [1, 1, 1, 1, 1, 1]),
+            ([5, 2, 11, 11], [3, 2, 2, 2], [1, 1, 0, 1, 0, 1]),
+            ([2, 2, 24, 23], [2, 2, 2, 3], [1, 1, 0, 1, 1, 1]),
+        ];
+        for (xs, ws, spec) in cases {
+            let g = Geom::new(&xs, &ws, spec);
+            assert!(shifted::applies(&g), "{xs:?} {ws:?}: shifted-image cases");
+            assert_eq!(Plan::new(&g).per_group > 1, xs[0] == 5, "{xs:?}: grouping");
+            check(xs, ws, spec);
+        }
+    }
+
+    fn check(xs: [usize; 4], ws: [usize; 4], spec: [usize; 6]) {
+        let g = Geom::new(&xs, &ws, spec);
+        let (x, w, b) = (val(xs.iter().product(), 1), val(ws.iter().product(), 2), val(ws[0], 3));
+        let y = forward(&g, &x, &w, &b);
+        let reference = direct(&g, &x, &w, &b);
+        let max = y.iter().zip(&reference).map(|(a, r)| (a - r).abs()).fold(0.0f32, f32::max);
+        assert!(max < 1e-5, "{xs:?} {ws:?} {spec:?}: forward off by {max}");
+        let r = val(y.len(), 4);
+        let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
+            direct(&g, x, w, b).iter().zip(&r).map(|(&a, &c)| f64::from(a) * f64::from(c)).sum()
+        };
+        let [dx, dw, db] = backward(&g, &x, &w, &r, [true, true, true]);
+        let analytic = [dx.unwrap_or_default(), dw.unwrap_or_default(), db.unwrap_or_default()];
+        for (which, grad) in analytic.iter().enumerate() {
+            let len = [x.len(), w.len(), b.len()][which];
+            assert_eq!(grad.len(), len);
+            for k in (0..len).step_by(5) {
+                let mut args = [x.clone(), w.clone(), b.clone()];
+                args[which][k] += 1e-2;
+                let up = loss(&args[0], &args[1], &args[2]);
+                args[which][k] -= 2e-2;
+                let down = loss(&args[0], &args[1], &args[2]);
+                let numeric = (up - down) / 2e-2;
+                assert!(
+                    (numeric - f64::from(grad[k])).abs() < 1e-3,
+                    "{xs:?} input {which}[{k}]: {numeric} vs {}",
+                    grad[k]
+                );
+            }
+        }
+        let [dx, dw, db] = backward(&g, &x, &w, &r, [false, true, false]);
+        assert!(dx.is_none() && db.is_none() && dw.is_some());
     }
 }
