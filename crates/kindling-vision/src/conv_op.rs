@@ -12,7 +12,9 @@
 //! - input gradient: `dX[g] = col2im(Wᵀ · dY[g])`, skipped when the input needs no gradient
 //!   (the image batch of a network's stem), like the weight gradient of a frozen layer.
 //!
-//! Stride-1 convolutions on maps of 28×28 and more skip the column matrix: one product per
+//! Column matrices of narrow maps (output rows under 16 values) are gathered through a table of
+//! input offsets ([`narrow`]), wider ones copied row by row ([`wide`]). Stride-1 convolutions on
+//! maps of 28×28 and more skip the column matrix: one product per
 //! kernel tap reads the zero-padded images at the tap's offset ([`shifted`]).
 //!
 //! Kernel taps that only ever read padding (a 3×3 kernel on a 1×1 map: ResNet's last stage on
@@ -22,8 +24,10 @@
 //! and falls back to [`Conv2d::forward`] elsewhere (other backends, depthwise convolutions).
 //! Results match burn's convolution to float rounding (tests below and `tests/conv_op.rs`).
 
+mod narrow;
 mod shifted;
 mod taps;
+mod wide;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -128,68 +132,6 @@ impl Geom {
     }
 }
 
-/// Appends the column matrix of `images` (consecutive `[C, H, W]` images) to `cols`, row by row:
-/// `[C·kh·kw, k·OH·OW]` with `cols[(c, ki, kj), (i, oy, ox)] = image_i[c, oy·sh + ki − pt,
-/// ox·sw + kj − pl]` (zero outside the image). Every value is written once (no zero-filled
-/// buffer first: that fill was ≈ 2% of a fine-tuning step).
-fn im2col(g: &Geom, images: &[f32], cols: &mut Vec<f32>) {
-    let (hw, w, ow) = (g.h * g.w, g.w, g.ow);
-    let (valid, rows) = (g.valid_cols_all(), g.in_rows_all());
-    let zeros = |cols: &mut Vec<f32>, n: usize| cols.resize(cols.len() + n, 0.0);
-    for c in 0..g.c {
-        for ki_rows in rows.chunks_exact(g.oh) {
-            for (kj, &(lo, hi)) in valid.iter().enumerate() {
-                for image in images.chunks_exact(g.c * hw) {
-                    let plane = &image[c * hw..(c + 1) * hw];
-                    for &iy in ki_rows {
-                        let Some(iy) = iy else {
-                            zeros(cols, ow);
-                            continue;
-                        };
-                        let src = &plane[iy * w..(iy + 1) * w];
-                        zeros(cols, lo);
-                        if g.sw == 1 {
-                            cols.extend_from_slice(&src[lo + kj - g.pl..hi + kj - g.pl]);
-                        } else {
-                            cols.extend((lo..hi).map(|ox| src[ox * g.sw + kj - g.pl]));
-                        }
-                        zeros(cols, ow - hi);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The adjoint of [`im2col`] for one image: adds its column entries (columns `off..` of `cols`,
-/// row stride `ld`) into `x`, which the caller zeroes.
-fn col2im(g: &Geom, cols: &[f32], ld: usize, off: usize, x: &mut [f32]) {
-    let (ohow, w) = (g.ohow(), g.w);
-    let (valid, rows) = (g.valid_cols_all(), g.in_rows_all());
-    let mut r = 0;
-    for plane in x.chunks_exact_mut(g.h * w) {
-        for ki_rows in rows.chunks_exact(g.oh) {
-            for (kj, &(lo, hi)) in valid.iter().enumerate() {
-                let src = &cols[r * ld + off..][..ohow];
-                r += 1;
-                for (oy, &iy) in ki_rows.iter().enumerate() {
-                    let Some(iy) = iy else { continue };
-                    let row = &src[oy * g.ow..][..g.ow];
-                    let dst = &mut plane[iy * w..(iy + 1) * w];
-                    if g.sw == 1 {
-                        let dst = &mut dst[lo + kj - g.pl..hi + kj - g.pl];
-                        dst.iter_mut().zip(&row[lo..hi]).for_each(|(d, &v)| *d += v);
-                    } else {
-                        for (ox, &v) in row.iter().enumerate().take(hi).skip(lo) {
-                            dst[ox * g.sw + kj - g.pl] += v;
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// Output columns a product should have at least (smaller ones run at a fraction of the gemm
 /// kernels' speed): images with few output positions are processed in groups.
 const MIN_COLUMNS: usize = 384;
@@ -227,15 +169,25 @@ struct Scratch {
 }
 
 /// Group `gi`'s images: their column matrix `[C·kh·kw, k·OH·OW]` (or the image itself for an
-/// ungrouped pointwise convolution).
-fn group_cols<'a>(g: &Geom, x: &'a [f32], images: std::ops::Range<usize>, cols: &'a mut Vec<f32>) -> &'a [f32] {
+/// ungrouped pointwise convolution), through `table` for narrow maps.
+fn group_cols<'a>(
+    g: &Geom,
+    x: &'a [f32],
+    images: std::ops::Range<usize>,
+    cols: &'a mut Vec<f32>,
+    table: Option<&narrow::Table>,
+) -> &'a [f32] {
     let (chw, ohow) = (g.c * g.h * g.w, g.ohow());
     if images.len() == 1 && g.pointwise() {
         return &x[images.start * chw..images.end * chw];
     }
     cols.clear();
     cols.reserve(g.ckk() * images.len() * ohow);
-    im2col(g, &x[images.start * chw..images.end * chw], cols);
+    let x = &x[images.start * chw..images.end * chw];
+    match table {
+        Some(table) => narrow::im2col(g, table, x, cols),
+        None => wide::im2col(g, x, cols),
+    }
     debug_assert_eq!(cols.len(), g.ckk() * images.len() * ohow);
     cols
 }
@@ -276,6 +228,7 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
     let par = plan.parallel_products();
     let shifted = shifted::applies(g);
     let wt = if shifted { shifted::tap_major(g, w) } else { Vec::new() };
+    let table = (g.ow < narrow::NARROW).then(|| narrow::Table::new(g));
     for_groups(&plan, g.n, Some(&mut out), g.co * ohow, |images, dst, scratch| {
         let Some(dst) = dst else { return };
         let k = images.len();
@@ -283,11 +236,11 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
             shifted::forward_group(g, x, &wt, images, dst, scratch, par);
         } else if k == 1 {
             let Scratch { cols, .. } = scratch;
-            let cols = group_cols(g, x, images, cols);
+            let cols = group_cols(g, x, images, cols, table.as_ref());
             matmul(g.co, ckk, ohow, dst, ohow, View::rows(w, ckk), View::rows(cols, ohow), par);
         } else {
             let Scratch { cols, block, .. } = scratch;
-            let cols = group_cols(g, x, images, cols);
+            let cols = group_cols(g, x, images, cols, table.as_ref());
             block.resize(g.co * k * ohow, 0.0);
             matmul(g.co, ckk, k * ohow, block, k * ohow, View::rows(w, ckk), View::rows(cols, k * ohow), par);
             for (i, image) in dst.chunks_exact_mut(g.co * ohow).enumerate() {
@@ -314,6 +267,7 @@ fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Opt
     let par = plan.parallel_products();
     let shifted = shifted::applies(g);
     let wt = if shifted { shifted::tap_major(g, w) } else { Vec::new() };
+    let table = (g.ow < narrow::NARROW).then(|| narrow::Table::new(g));
     let scratch = for_groups(&plan, g.n, dx.as_deref_mut(), chw, |images, dxg, scratch| {
         let (k, n0) = (images.len(), images.start);
         if shifted {
@@ -337,7 +291,7 @@ fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Opt
         };
         if need[1] {
             dw.resize(g.co * ckk, 0.0);
-            let cols = group_cols(g, x, images.clone(), cols);
+            let cols = group_cols(g, x, images.clone(), cols, table.as_ref());
             let cols_t = View { data: cols, rs: 1, cs: ld };
             matmul_add(g.co, ld, ckk, dw, ckk, View::rows(dy_g, ld), cols_t, par);
         }
@@ -348,8 +302,13 @@ fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Opt
             } else {
                 cols.resize(ckk * ld, 0.0);
                 matmul(ckk, g.co, ld, cols, ld, w_t, View::rows(dy_g, ld), par);
-                for (i, dxn) in dxg.chunks_exact_mut(chw).enumerate() {
-                    col2im(g, cols, ld, i * ohow, dxn);
+                match &table {
+                    Some(table) => narrow::col2im(g, table, cols, dxg),
+                    None => {
+                        for (i, dxn) in dxg.chunks_exact_mut(chw).enumerate() {
+                            wide::col2im(g, cols, ld, i * ohow, dxn);
+                        }
+                    }
                 }
             }
         }
@@ -516,7 +475,8 @@ mod tests {
     }
 
     /// Forward against the definition, backward against finite differences of `sum(y · r)`,
-    /// over strides, asymmetric padding, 1×1, grouped and single-image products.
+    /// over strides, asymmetric padding, 1×1, grouped and single-image products, narrow maps
+    /// (gather tables) and wide ones.
     #[test]
     fn matches_direct_convolution_and_finite_differences() {
         let cases = [
@@ -526,7 +486,9 @@ mod tests {
             ([2, 2, 9, 7], [2, 2, 5, 5], [2, 3, 2, 2, 2, 2]),
             // Large enough for one image per product (1×1 in place).
             ([2, 3, 24, 20], [2, 3, 1, 1], [1, 1, 0, 0, 0, 0]),
+            // Output rows of 16 and more: im2col row by row (the narrower ones go through tables).
             ([3, 2, 20, 20], [2, 2, 3, 3], [1, 1, 1, 1, 1, 1]),
+            ([1, 2, 40, 36], [2, 2, 3, 3], [2, 2, 1, 1, 1, 1]),
             // Stride 1 with 5×5 kernels and asymmetric padding.
             ([2, 3, 6, 7], [2, 3, 5, 5], [1, 1, 2, 2, 2, 2]),
             ([2, 2, 5, 6], [3, 2, 2, 2], [1, 1, 0, 1, 0, 1]),
