@@ -404,7 +404,8 @@ impl<B: Backend + ConvGemmOps + ConvGemmKernels, C: CheckpointStrategy> ConvGemm
 ///
 /// ```
 /// use burn::nn::conv::Conv2dConfig;
-/// /// use burn::tensor::{Device, Distribution, Tensor};
+/// use burn::nn::PaddingConfig2d;
+/// use burn::tensor::{Device, Distribution, Tensor};
 ///
 /// let device = Device::flex();
 /// let conv = Conv2dConfig::new([3, 8], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(&device);
