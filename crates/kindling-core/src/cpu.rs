@@ -168,6 +168,26 @@ pub fn flex_f32(t: &burn::backend::flex::FlexTensor) -> std::borrow::Cow<'_, [f3
     }
 }
 
+/// `len` zeros, written by every rayon thread when the buffer is large: kernels that allocate an
+/// output and then fill it in parallel otherwise pay the zeroing on one thread while the others
+/// wait (≈ 3% of a ResNet-18 fine-tuning step, BENCHMARKS.md).
+///
+/// ```
+/// let v = kindling_core::cpu::zeros(1 << 20);
+/// assert_eq!(v.len(), 1 << 20);
+/// assert!(v.iter().all(|&x| x == 0.0));
+/// ```
+pub fn zeros(len: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    const PARALLEL_FROM: usize = 1 << 16;
+    if len < PARALLEL_FROM || rayon::current_num_threads() == 1 {
+        return vec![0.0; len];
+    }
+    let mut v = Vec::new();
+    (0..len).into_par_iter().with_min_len(PARALLEL_FROM / 4).map(|_| 0.0f32).collect_into_vec(&mut v);
+    v
+}
+
 /// A burn-flex tensor of `shape` holding `values` in row-major order: a host kernel's result, the
 /// way back from [`flex_f32`].
 ///

@@ -20,7 +20,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::BatchNorm;
 use burn::tensor::activation::relu;
 use burn::tensor::{DType, Device, Tensor};
-use kindling_core::cpu::{flex_f32, flex_from_f32, vectorize};
+use kindling_core::cpu::{flex_f32, flex_from_f32, vectorize, zeros};
 use rayon::prelude::*;
 
 /// Batch statistics and batch normalisation as backend operations.
@@ -149,7 +149,7 @@ fn normalize(norm: Norm<'_>) -> Vec<f32> {
     let Norm { x, shape, gamma, beta, stats, epsilon, relu } = norm;
     let (_, c, hw) = dims(shape);
     let rstd = inv_std(stats, c, epsilon);
-    let mut y = vec![0.0f32; x.len()];
+    let mut y = zeros(x.len());
     y.par_chunks_mut(hw.max(1)).zip(x.par_chunks(hw.max(1))).enumerate().for_each(|(i, (yp, xp))| {
         let (a, b) = affine(gamma, beta, stats, &rstd, i % c);
         // `z < 0` rather than `max`: a NaN stays NaN (divergence must stay visible), as in burn's ReLU.
@@ -191,7 +191,7 @@ fn normalize_backward(norm: Norm<'_>, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f3
     let count = (n * hw).max(1) as f32;
     let dbeta: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
     let dgamma: Vec<f32> = sums.iter().enumerate().map(|(ch, s)| s.1 as f32 * rstd[ch]).collect();
-    let mut dx = vec![0.0f32; x.len()];
+    let mut dx = zeros(x.len());
     dx.par_chunks_mut(hw.max(1)).enumerate().for_each(|(i, dxp)| {
         let (img, ch) = (i / c, i % c);
         let r = at(img, ch);

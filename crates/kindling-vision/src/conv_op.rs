@@ -38,7 +38,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Device, Tensor};
-use kindling_core::cpu::{View, flex_f32, flex_from_f32, matmul, matmul_add};
+use kindling_core::cpu::{View, flex_f32, flex_from_f32, matmul, matmul_add, zeros};
 use rayon::prelude::*;
 
 /// The im2col + gemm convolution as a backend operation.
@@ -224,7 +224,7 @@ fn for_groups(
 
 fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
     let (ohow, ckk, plan) = (g.ohow(), g.ckk(), Plan::new(g));
-    let mut out = vec![0.0f32; g.n * g.co * ohow];
+    let mut out = zeros(g.n * g.co * ohow);
     let par = plan.parallel_products();
     let shifted = shifted::applies(g);
     let wt = if shifted { shifted::tap_major(g, w) } else { Vec::new() };
@@ -263,7 +263,7 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
 fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Option<Vec<f32>>; 3] {
     let (chw, ohow, ckk, plan) = (g.c * g.h * g.w, g.ohow(), g.ckk(), Plan::new(g));
     // Zeroed: `col2im` adds into it.
-    let mut dx = need[0].then(|| vec![0.0f32; g.n * chw]);
+    let mut dx = need[0].then(|| zeros(g.n * chw));
     let par = plan.parallel_products();
     let shifted = shifted::applies(g);
     let wt = if shifted { shifted::tap_major(g, w) } else { Vec::new() };
@@ -317,7 +317,9 @@ fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Opt
         let mut parts = scratch.into_iter().map(|s| s.dw).filter(|d| !d.is_empty());
         let mut sum = parts.next().unwrap_or_else(|| vec![0.0f32; g.co * ckk]);
         for part in parts {
-            sum.iter_mut().zip(&part).for_each(|(s, v)| *s += v);
+            sum.par_chunks_mut(1 << 14).zip(part.par_chunks(1 << 14)).for_each(|(s, p)| {
+                s.iter_mut().zip(p).for_each(|(s, v)| *s += v);
+            });
         }
         if shifted { shifted::from_tap_major(g, &sum) } else { sum }
     });

@@ -19,7 +19,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::pool::MaxPool2d;
 use burn::tensor::{DType, Device, Tensor};
-use kindling_core::cpu::{flex_f32, flex_from_f32};
+use kindling_core::cpu::{flex_f32, flex_from_f32, zeros};
 use rayon::prelude::*;
 
 /// Max pooling as a backend operation.
@@ -66,7 +66,7 @@ fn forward(x: &[f32], shape: [usize; 4], spec: [usize; 8]) -> (Vec<f32>, Vec<u32
     let [kh, kw, sh, sw, top, _, left, _] = spec;
     let (oh, ow) = out_size(spec, h, w);
     let cols: Vec<(usize, usize)> = (0..ow).map(|ox| window(ox, kw, sw, left, w)).collect();
-    let mut out = vec![0.0f32; n * c * oh * ow];
+    let mut out = zeros(n * c * oh * ow);
     let mut argmax = vec![0u32; n * c * oh * ow];
     let planes = out.par_chunks_mut(oh * ow).zip(argmax.par_chunks_mut(oh * ow)).zip(x.par_chunks(h * w));
     planes.for_each(|((out, argmax), plane)| {
@@ -95,7 +95,7 @@ fn forward(x: &[f32], shape: [usize; 4], spec: [usize; 8]) -> (Vec<f32>, Vec<u32
 fn backward(grad: &[f32], argmax: &[u32], shape: [usize; 4]) -> Vec<f32> {
     let [n, c, h, w] = shape;
     let per_plane = (grad.len() / (n * c).max(1)).max(1);
-    let mut dx = vec![0.0f32; n * c * h * w];
+    let mut dx = zeros(n * c * h * w);
     let planes = dx.par_chunks_mut(h * w).zip(grad.par_chunks(per_plane)).zip(argmax.par_chunks(per_plane));
     planes.for_each(|((dx, grad), argmax)| {
         for (&g, &at) in grad.iter().zip(argmax) {

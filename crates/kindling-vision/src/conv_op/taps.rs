@@ -17,7 +17,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
-use kindling_core::cpu::{flex_f32, flex_from_f32};
+use kindling_core::cpu::{flex_f32, flex_from_f32, zeros};
 use rayon::prelude::*;
 
 /// Cropping a weight `[Co, C, KH, KW]` to kernel taps `rows × cols`, as a backend operation.
@@ -104,7 +104,7 @@ fn crop(w: &[f32], full: [usize; 4], [r0, r1, c0, c1]: [usize; 4]) -> Vec<f32> {
 /// The adjoint of [`crop`]: `g` `[Co, C, kh, kw]` in place in a zero `[Co, C, KH, KW]`.
 fn uncrop(g: &[f32], full: [usize; 4], [r0, r1, c0, c1]: [usize; 4]) -> Vec<f32> {
     let ([co, c, fh, fw], kh, kw) = (full, r1 - r0, c1 - c0);
-    let mut out = vec![0.0f32; co * c * fh * fw];
+    let mut out = zeros(co * c * fh * fw);
     out.par_chunks_mut(c * fh * fw).zip(g.par_chunks(c * kh * kw)).for_each(|(dst, src)| {
         for (kernel, s) in dst.chunks_exact_mut(fh * fw).zip(src.chunks_exact(kh * kw)) {
             for (s, r) in s.chunks_exact(kw).zip(r0..r1) {
