@@ -6,6 +6,9 @@
 //! Here the statistics take one pass per channel, the normalisation one, and the backward two
 //! (per-channel sums of `dy` and `dy · x̂`, then `dx`), parallel over channels or images.
 //!
+//! [`batch_norm_relu`] folds the ReLU after the normalisation into the same passes and
+//! [`batch_norm_add_relu`] the end of a residual block too (`relu(bn(x) + identity)`).
+//!
 //! [`batch_norm`] uses it where burn's [`BatchNorm::forward`] would take its training path
 //! (autodiff device, layer not frozen) on burn-flex in f32, updates the running statistics the
 //! way burn does, and calls `BatchNorm::forward` everywhere else.
@@ -31,13 +34,14 @@ pub trait BatchNormOps: Backend {
     fn bn_stats(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// `γ (x − mean) / √(var + ε) + β` with `stats` from [`bn_stats`](Self::bn_stats) of this `x`,
-    /// then ReLU if `relu`; differentiable in `x` (through the batch statistics too), `gamma` and
-    /// `beta`.
+    /// plus `residual` (shaped as `x`, or `[0]`: none), then ReLU if `relu`; differentiable in `x`
+    /// (through the batch statistics too), `gamma`, `beta` and `residual`.
     fn bn_normalize(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
         epsilon: f64,
         relu: bool,
     ) -> FloatTensor<Self>;
@@ -45,17 +49,19 @@ pub trait BatchNormOps: Backend {
 
 /// Host kernel behind the backward pass of [`BatchNormOps::bn_normalize`] (burn-flex).
 pub trait BatchNormKernels: Backend {
-    /// Gradients of `x`, `gamma` and `beta` (`beta` is needed to recompute the ReLU mask).
+    /// Gradients of `x`, `gamma`, `beta` and `residual` (`None` when there is none; `beta` and
+    /// `residual` are needed to recompute the ReLU mask).
     #[allow(clippy::too_many_arguments)]
     fn bn_normalize_backward(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
         epsilon: f64,
         relu: bool,
         grad: FloatTensor<Self>,
-    ) -> [FloatTensor<Self>; 3];
+    ) -> [Option<FloatTensor<Self>>; 4];
 }
 
 /// `(images, channels, positions per image)` of an `[N, C, ...]` shape.
@@ -141,40 +147,64 @@ struct Norm<'a> {
     gamma: &'a [f32],
     beta: &'a [f32],
     stats: &'a [f32],
+    /// Added before the ReLU; empty: none.
+    residual: &'a [f32],
     epsilon: f64,
     relu: bool,
 }
 
 fn normalize(norm: Norm<'_>) -> Vec<f32> {
-    let Norm { x, shape, gamma, beta, stats, epsilon, relu } = norm;
+    let Norm { x, shape, gamma, beta, stats, residual, epsilon, relu } = norm;
     let (_, c, hw) = dims(shape);
     let rstd = inv_std(stats, c, epsilon);
     let mut y = zeros(x.len());
     y.par_chunks_mut(hw.max(1)).zip(x.par_chunks(hw.max(1))).enumerate().for_each(|(i, (yp, xp))| {
         let (a, b) = affine(gamma, beta, stats, &rstd, i % c);
         // `z < 0` rather than `max`: a NaN stays NaN (divergence must stay visible), as in burn's ReLU.
+        let out = |z: f32| if relu && z < 0.0 { 0.0 } else { z };
         vectorize(
             #[inline(always)]
-            || {
-                yp.iter_mut().zip(xp).for_each(|(o, &v)| {
-                    let z = v.mul_add(a, b);
-                    *o = if relu && z < 0.0 { 0.0 } else { z };
-                })
+            || match residual.get(i * hw..(i + 1) * hw) {
+                Some(rp) if !residual.is_empty() => {
+                    yp.iter_mut().zip(xp).zip(rp).for_each(|((o, &v), &r)| *o = out(v.mul_add(a, b) + r));
+                }
+                _ => yp.iter_mut().zip(xp).for_each(|(o, &v)| *o = out(v.mul_add(a, b))),
             },
         );
     });
     y
 }
 
-/// `(dx, dgamma, dbeta)`: `dβ = Σ g`, `dγ = Σ g·x̂`, `dx = γ/σ · (g − dβ/M − x̂·dγ/M)` where `g` is `dy`,
-/// masked where the ReLU (if any) cut the output.
-fn normalize_backward(norm: Norm<'_>, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let Norm { x, shape, gamma, beta, stats, epsilon, relu } = norm;
+/// `(dx, dgamma, dbeta, dresidual)`: `dβ = Σ g`, `dγ = Σ g·x̂`, `dx = γ/σ · (g − dβ/M − x̂·dγ/M)`
+/// and `dresidual = g` (empty without a residual), where `g` is `dy` masked where the ReLU (if
+/// any) cut the output.
+fn normalize_backward(norm: Norm<'_>, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let Norm { x, shape, gamma, beta, stats, residual, epsilon, relu } = norm;
     let (n, c, hw) = dims(shape);
     let rstd = inv_std(stats, c, epsilon);
     let at = |img: usize, ch: usize| (img * c + ch) * hw..(img * c + ch + 1) * hw;
     // The ReLU passes the gradient where its output is positive (burn's and PyTorch's rule).
     let pass = |z: f32| !relu || z > 0.0;
+    if !residual.is_empty() {
+        // The ReLU mask depends on the residual: `g` first (the residual's gradient), then the
+        // normalisation's gradients from it as from a plain `dy`.
+        let mut g = zeros(x.len());
+        g.par_chunks_mut(hw.max(1)).enumerate().for_each(|(i, gp)| {
+            let (a, b) = affine(gamma, beta, stats, &rstd, i % c);
+            let r = i * hw..(i + 1) * hw;
+            let (xs, rs, ds) = (&x[r.clone()], &residual[r.clone()], &dy[r]);
+            vectorize(
+                #[inline(always)]
+                || {
+                    for (((o, &v), &q), &d) in gp.iter_mut().zip(xs).zip(rs).zip(ds) {
+                        *o = if pass(v.mul_add(a, b) + q) { d } else { 0.0 };
+                    }
+                },
+            );
+        });
+        let (dx, dgamma, dbeta, _) = normalize_backward(Norm { residual: &[], relu: false, ..norm }, &g);
+        return (dx, dgamma, dbeta, g);
+    }
     let sums = channel_sums(n, c, |img, ch| {
         let (xs, ds, m) = (&x[at(img, ch)], &dy[at(img, ch)], stats[ch]);
         let (a, b) = affine(gamma, beta, stats, &rstd, ch);
@@ -210,7 +240,7 @@ fn normalize_backward(norm: Norm<'_>, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f3
             },
         );
     });
-    (dx, dgamma, dbeta)
+    (dx, dgamma, dbeta, Vec::new())
 }
 
 impl BatchNormOps for Flex {
@@ -224,13 +254,24 @@ impl BatchNormOps for Flex {
         gamma: FlexTensor,
         beta: FlexTensor,
         stats: FlexTensor,
+        residual: FlexTensor,
         epsilon: f64,
         relu: bool,
     ) -> FlexTensor {
         let shape = x.layout().shape().to_vec();
         let (x, gamma, beta, stats) = (flex_f32(&x), flex_f32(&gamma), flex_f32(&beta), flex_f32(&stats));
-        let y = normalize(Norm { x: &x, shape: &shape, gamma: &gamma, beta: &beta, stats: &stats, epsilon, relu });
-        flex_from_f32(y, shape)
+        let residual = flex_f32(&residual);
+        let norm = Norm {
+            x: &x,
+            shape: &shape,
+            gamma: &gamma,
+            beta: &beta,
+            stats: &stats,
+            residual: &residual,
+            epsilon,
+            relu,
+        };
+        flex_from_f32(normalize(norm), shape)
     }
 }
 
@@ -240,33 +281,45 @@ impl BatchNormKernels for Flex {
         gamma: FlexTensor,
         beta: FlexTensor,
         stats: FlexTensor,
+        residual: FlexTensor,
         epsilon: f64,
         relu: bool,
         grad: FlexTensor,
-    ) -> [FlexTensor; 3] {
+    ) -> [Option<FlexTensor>; 4] {
         let shape = x.layout().shape().to_vec();
         let c = shape[1];
         let (x, gamma, beta, stats, grad) =
             (flex_f32(&x), flex_f32(&gamma), flex_f32(&beta), flex_f32(&stats), flex_f32(&grad));
-        let norm = Norm { x: &x, shape: &shape, gamma: &gamma, beta: &beta, stats: &stats, epsilon, relu };
-        let (dx, dg, db) = normalize_backward(norm, &grad);
-        [flex_from_f32(dx, shape), flex_from_f32(dg, vec![c]), flex_from_f32(db, vec![c])]
+        let residual = flex_f32(&residual);
+        let norm = Norm {
+            x: &x,
+            shape: &shape,
+            gamma: &gamma,
+            beta: &beta,
+            stats: &stats,
+            residual: &residual,
+            epsilon,
+            relu,
+        };
+        let (dx, dg, db, dr) = normalize_backward(norm, &grad);
+        let dr = (!residual.is_empty()).then(|| flex_from_f32(dr, shape.clone()));
+        [Some(flex_from_f32(dx, shape)), Some(flex_from_f32(dg, vec![c])), Some(flex_from_f32(db, vec![c])), dr]
     }
 }
 
 #[derive(Debug)]
 struct NormalizeBackward;
 
-impl<B: Backend + BatchNormKernels> Backward<B, 3> for NormalizeBackward {
-    /// `x`, `gamma`, `beta`, statistics, epsilon, ReLU.
-    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, f64, bool);
+impl<B: Backend + BatchNormKernels> Backward<B, 4> for NormalizeBackward {
+    /// `x`, `gamma`, `beta`, statistics, residual, epsilon, ReLU.
+    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, f64, bool);
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let (x, gamma, beta, stats, epsilon, relu) = ops.state;
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let (x, gamma, beta, stats, residual, epsilon, relu) = ops.state;
         let grad = grads.consume::<B>(&ops.node);
-        let out = B::bn_normalize_backward(x, gamma, beta, stats, epsilon, relu, grad);
+        let out = B::bn_normalize_backward(x, gamma, beta, stats, residual, epsilon, relu, grad);
         for (parent, g) in ops.parents.into_iter().zip(out) {
-            if let Some(node) = parent {
+            if let (Some(node), Some(g)) = (parent, g) {
                 grads.register::<B>(node.id, g);
             }
         }
@@ -298,19 +351,22 @@ impl<B: Backend + BatchNormOps + BatchNormKernels, C: CheckpointStrategy> BatchN
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
         epsilon: f64,
         relu: bool,
     ) -> FloatTensor<Self> {
         // The statistics are not a parent: their dependence on `x` is in the backward formula.
-        let nodes = [x.node(), gamma.node(), beta.node()];
+        let nodes = [x.node(), gamma.node(), beta.node(), residual.node()];
         let (x, gamma, beta, stats) =
             (x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), stats.into_primitive());
+        let residual = residual.into_primitive();
         match NormalizeBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let y = B::bn_normalize(x.clone(), gamma.clone(), beta.clone(), stats.clone(), epsilon, relu);
-                prep.finish((x, gamma, beta, stats, epsilon, relu), y)
+                let (s, r) = (stats.clone(), residual.clone());
+                let y = B::bn_normalize(x.clone(), gamma.clone(), beta.clone(), s, r, epsilon, relu);
+                prep.finish((x, gamma, beta, stats, residual, epsilon, relu), y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::bn_normalize(x, gamma, beta, stats, epsilon, relu)),
+            OpsKind::UnTracked(prep) => prep.finish(B::bn_normalize(x, gamma, beta, stats, residual, epsilon, relu)),
         }
     }
 }
@@ -332,7 +388,7 @@ impl<B: Backend + BatchNormOps + BatchNormKernels, C: CheckpointStrategy> BatchN
 /// assert!(mean.abs() < 1e-4, "normalised: mean {mean}");
 /// ```
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    normalize_with(bn, &x, false).unwrap_or_else(|| bn.forward(x))
+    normalize_with(bn, &x, None, false).unwrap_or_else(|| bn.forward(x))
 }
 
 /// `relu(bn.forward(x))`, the ReLU fused into the BatchNorm kernels where [`batch_norm`] uses them.
@@ -348,14 +404,33 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
 /// assert!(y.min().into_scalar::<f32>() >= 0.0);
 /// ```
 pub fn batch_norm_relu(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    normalize_with(bn, &x, true).unwrap_or_else(|| relu(bn.forward(x)))
+    normalize_with(bn, &x, None, true).unwrap_or_else(|| relu(bn.forward(x)))
+}
+
+/// `relu(bn.forward(x) + residual)`, the end of a residual block: the addition and the ReLU fused
+/// into the BatchNorm kernels where [`batch_norm`] uses them.
+///
+/// ```
+/// use burn::nn::BatchNormConfig;
+/// use burn::tensor::{Device, Distribution, Tensor};
+///
+/// let device = Device::flex().autodiff();
+/// let bn = BatchNormConfig::new(4).init(&device);
+/// let x = Tensor::<4>::random([3, 4, 5, 5], Distribution::Normal(0.0, 1.0), &device);
+/// let identity = Tensor::<4>::random([3, 4, 5, 5], Distribution::Normal(0.0, 1.0), &device);
+/// let y = kindling_vision::batch_norm_add_relu(&bn, x, identity);
+/// assert!(y.min().into_scalar::<f32>() >= 0.0);
+/// ```
+pub fn batch_norm_add_relu(bn: &BatchNorm, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
+    normalize_with(bn, &x, Some(&residual), true).unwrap_or_else(|| relu(bn.forward(x) + residual))
 }
 
 /// The kernel path, or `None` where burn's module applies.
-fn normalize_with(bn: &BatchNorm, x: &Tensor<4>, relu: bool) -> Option<Tensor<4>> {
+fn normalize_with(bn: &BatchNorm, x: &Tensor<4>, residual: Option<&Tensor<4>>, relu: bool) -> Option<Tensor<4>> {
     let device = x.device();
     let training = device.is_autodiff() && bn.training.is_enabled();
-    if !training || device != Device::flex() || x.dtype() != DType::F32 {
+    let residual_fits = residual.is_none_or(|r| r.dims() == x.dims() && r.dtype() == DType::F32);
+    if !training || device != Device::flex() || x.dtype() != DType::F32 || !residual_fits {
         return None;
     }
     let channels = x.dims()[1];
@@ -371,6 +446,7 @@ fn normalize_with(bn: &BatchNorm, x: &Tensor<4>, relu: bool) -> Option<Tensor<4>
         bn.gamma.val().into_dispatch(),
         bn.beta.val().into_dispatch(),
         stats.into_dispatch(),
+        residual.map_or_else(|| Tensor::<1>::zeros([0], &device).into_dispatch(), |r| r.clone().into_dispatch()),
         bn.epsilon,
         relu,
     )))
@@ -387,32 +463,41 @@ mod tests {
     }
 
     /// The gradient of `sum(normalize(x) · r)` against finite differences, with the statistics
-    /// recomputed from the perturbed `x` (as the training path does).
+    /// recomputed from the perturbed `x` (as the training path does), with and without the ReLU
+    /// and a residual added before it.
     #[test]
     fn gradients_match_finite_differences() {
         let shape = [3, 2, 2, 3];
         let len: usize = shape.iter().product();
-        let (x, gamma, beta, r) = (val(len, 1), val(2, 2), val(2, 3), val(len, 4));
+        let (x, gamma, beta, r, res) = (val(len, 1), val(2, 2), val(2, 3), val(len, 4), val(len, 5));
         let eps = 1e-5;
-        for relu in [false, true] {
-            let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
+        for (relu, with_residual) in [(false, false), (true, false), (true, true), (false, true)] {
+            let loss = |args: &[Vec<f32>; 4]| -> f64 {
+                let [x, gamma, beta, res] = args;
                 let stats = stats(x, &shape);
-                let y = normalize(Norm { x, shape: &shape, gamma, beta, stats: &stats, epsilon: eps, relu });
-                y.iter().zip(&r).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum()
+                let residual = if with_residual { res.as_slice() } else { &[] };
+                let norm = Norm { x, shape: &shape, gamma, beta, stats: &stats, residual, epsilon: eps, relu };
+                normalize(norm).iter().zip(&r).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum()
             };
             let st = stats(&x, &shape);
-            let norm = Norm { x: &x, shape: &shape, gamma: &gamma, beta: &beta, stats: &st, epsilon: eps, relu };
-            let (dx, dg, db) = normalize_backward(norm, &r);
-            for (which, grad) in [&dx, &dg, &db].into_iter().enumerate() {
+            let residual = if with_residual { res.as_slice() } else { &[] };
+            let norm =
+                Norm { x: &x, shape: &shape, gamma: &gamma, beta: &beta, stats: &st, residual, epsilon: eps, relu };
+            let (dx, dg, db, dr) = normalize_backward(norm, &r);
+            assert_eq!(dr.len(), if with_residual { len } else { 0 });
+            for (which, grad) in [&dx, &dg, &db, &dr].into_iter().enumerate() {
                 for k in 0..grad.len() {
-                    let mut args = [x.clone(), gamma.clone(), beta.clone()];
+                    let mut args = [x.clone(), gamma.clone(), beta.clone(), res.clone()];
                     args[which][k] += 1e-3;
-                    let up = loss(&args[0], &args[1], &args[2]);
+                    let up = loss(&args);
                     args[which][k] -= 2e-3;
-                    let down = loss(&args[0], &args[1], &args[2]);
+                    let down = loss(&args);
                     let numeric = (up - down) / 2e-3;
                     let g = f64::from(grad[k]);
-                    assert!((numeric - g).abs() < 5e-3, "relu {relu}, input {which}[{k}]: {numeric} vs {g}");
+                    assert!(
+                        (numeric - g).abs() < 5e-3,
+                        "relu {relu}, residual {with_residual}, input {which}[{k}]: {numeric} vs {g}"
+                    );
                 }
             }
         }

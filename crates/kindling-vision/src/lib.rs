@@ -41,7 +41,7 @@ mod vgg;
 pub mod weights;
 
 pub use arch::{Arch, Family, VisionModel, VisionModelConfig};
-pub use bn_op::{batch_norm, batch_norm_relu};
+pub use bn_op::{batch_norm, batch_norm_add_relu, batch_norm_relu};
 pub use conv_op::conv2d;
 pub use fused::FusedModel;
 pub use pool_op::max_pool2d;

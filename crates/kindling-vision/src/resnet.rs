@@ -6,7 +6,6 @@ use burn::module::{Module, ParamGroup};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use kindling_core::Result;
 use serde::{Deserialize, Serialize};
@@ -252,14 +251,14 @@ impl ResidualBlock {
             None => x.clone(),
         };
         let out = crate::batch_norm_relu(&self.bn1, crate::conv2d(&self.conv1, x));
-        let out = match (&self.conv3, &self.bn3) {
+        // The residual addition and the final ReLU run inside the last BatchNorm's kernels.
+        match (&self.conv3, &self.bn3) {
             (Some(conv3), Some(bn3)) => {
                 let out = crate::batch_norm_relu(&self.bn2, crate::conv2d(&self.conv2, out));
-                crate::batch_norm(bn3, crate::conv2d(conv3, out))
+                crate::batch_norm_add_relu(bn3, crate::conv2d(conv3, out), identity)
             }
-            _ => crate::batch_norm(&self.bn2, crate::conv2d(&self.conv2, out)),
-        };
-        relu(out + identity)
+            _ => crate::batch_norm_add_relu(&self.bn2, crate::conv2d(&self.conv2, out), identity),
+        }
     }
 }
 

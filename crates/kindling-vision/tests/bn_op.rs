@@ -69,3 +69,38 @@ fn frozen_layers_and_inference_use_burn() {
     let x = Tensor::<4>::random([2, 3, 4, 4], Distribution::Normal(0.0, 1.0), &Device::flex());
     assert_eq!(max_diff(kindling_vision::batch_norm(&plain, x.clone()), plain.forward(x)), 0.0);
 }
+
+/// `batch_norm_add_relu` against `relu(bn.forward(x) + residual)`: output and the gradients of
+/// input, residual, gamma and beta.
+#[test]
+fn residual_path_matches_burn() {
+    let device = Device::flex().autodiff();
+    for shape in [[4, 3, 7, 5], [2, 5, 1, 1], [3, 4, 9, 9]] {
+        let x = Tensor::<4>::random(shape, Distribution::Normal(0.5, 2.0), &device);
+        let residual = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        let r = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        let bn = BatchNormConfig::new(shape[1]).init(&device);
+        let run = |fast: bool| {
+            let (x, residual) = (x.clone().require_grad(), residual.clone().require_grad());
+            let y = if fast {
+                kindling_vision::batch_norm_add_relu(&bn, x.clone(), residual.clone())
+            } else {
+                relu(bn.forward(x.clone()) + residual.clone())
+            };
+            let grads = (y.clone() * r.clone()).sum().backward();
+            let flat = |t: Tensor<4>| t.flatten::<1>(0, 3);
+            [
+                flat(y.inner()),
+                flat(x.grad(&grads).unwrap()),
+                flat(residual.grad(&grads).unwrap()),
+                bn.gamma.val().grad(&grads).unwrap(),
+                bn.beta.val().grad(&grads).unwrap(),
+            ]
+        };
+        let names = ["output", "input gradient", "residual gradient", "gamma gradient", "beta gradient"];
+        for ((a, b), name) in run(true).into_iter().zip(run(false)).zip(names) {
+            let d = max_diff(a, b);
+            assert!(d < 2e-4, "{shape:?} {name}: off by {d}");
+        }
+    }
+}
