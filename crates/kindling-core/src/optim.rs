@@ -1,7 +1,7 @@
 //! SGD, Adam and AdamW with burn's update rules, each step one fused pass over a parameter on
 //! burn-flex.
 //!
-//! burn's [`Sgd`](burn::optim::Sgd) and [`Adam`](burn::optim::Adam) build an update out of tensor
+//! burn's [`Sgd`](burn::optim::Sgd) and [`Adam`] build an update out of tensor
 //! operations, each writing a fresh tensor: SGD with momentum and weight decay makes seven passes
 //! over every parameter, Adam about thirteen. On ResNet-18 (11.7 M parameters) they took ≈ 12% of
 //! a fine-tuning step. [`FusedSgd`], [`FusedAdam`] and [`FusedAdamW`] apply the same formulas element by element

@@ -317,8 +317,8 @@ impl VisionModelConfig {
 /// Any Kindling vision model, with one API for the CLI and fine-tuning code.
 ///
 /// Inside the wrapper, burn's parameter paths are prefixed with the variant name
-/// (`ResNet.layer1.0.conv1.weight`, `Vgg.head.fc3.weight`); [`stage_param_group`]
-/// (Self::stage_param_group) accounts for it. Weight files use the inner names.
+/// (`ResNet.layer1.0.conv1.weight`, `Vgg.head.fc3.weight`);
+/// [`stage_param_group`](Self::stage_param_group) accounts for it. Weight files use the inner names.
 ///
 /// ```
 /// use kindling_vision::{Arch, VisionModel};

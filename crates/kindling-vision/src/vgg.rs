@@ -296,7 +296,7 @@ impl Vgg {
 }
 
 impl crate::weights::TorchvisionNames for Vgg {
-    /// torchvision's `features` is one `Sequential` of conv, [BatchNorm,] ReLU per unit and a
+    /// torchvision's `features` is one `Sequential` of conv, (BatchNorm,) ReLU per unit and a
     /// max-pool per block, so the index of a unit's convolution skips the ReLUs and pools.
     fn torchvision_names(&self) -> Vec<(String, String)> {
         let per_unit = if self.batch_norm() { 3 } else { 2 };
