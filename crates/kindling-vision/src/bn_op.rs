@@ -243,6 +243,23 @@ fn normalize_backward(norm: Norm<'_>, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f3
     (dx, dgamma, dbeta, Vec::new())
 }
 
+/// The host views of a normalisation's tensors: `x`, `gamma`, `beta`, statistics, residual.
+struct Host<'t> {
+    shape: Vec<usize>,
+    views: [std::borrow::Cow<'t, [f32]>; 5],
+}
+
+impl<'t> Host<'t> {
+    fn new(tensors: [&'t FlexTensor; 5]) -> Self {
+        Self { shape: tensors[0].layout().shape().to_vec(), views: tensors.map(flex_f32) }
+    }
+
+    fn norm(&self, epsilon: f64, relu: bool) -> Norm<'_> {
+        let [x, gamma, beta, stats, residual] = &self.views;
+        Norm { x, shape: &self.shape, gamma, beta, stats, residual, epsilon, relu }
+    }
+}
+
 impl BatchNormOps for Flex {
     fn bn_stats(x: FlexTensor) -> FlexTensor {
         let shape = x.layout().shape().to_vec();
@@ -258,20 +275,8 @@ impl BatchNormOps for Flex {
         epsilon: f64,
         relu: bool,
     ) -> FlexTensor {
-        let shape = x.layout().shape().to_vec();
-        let (x, gamma, beta, stats) = (flex_f32(&x), flex_f32(&gamma), flex_f32(&beta), flex_f32(&stats));
-        let residual = flex_f32(&residual);
-        let norm = Norm {
-            x: &x,
-            shape: &shape,
-            gamma: &gamma,
-            beta: &beta,
-            stats: &stats,
-            residual: &residual,
-            epsilon,
-            relu,
-        };
-        flex_from_f32(normalize(norm), shape)
+        let host = Host::new([&x, &gamma, &beta, &stats, &residual]);
+        flex_from_f32(normalize(host.norm(epsilon, relu)), host.shape.clone())
     }
 }
 
@@ -286,23 +291,10 @@ impl BatchNormKernels for Flex {
         relu: bool,
         grad: FlexTensor,
     ) -> [Option<FlexTensor>; 4] {
-        let shape = x.layout().shape().to_vec();
-        let c = shape[1];
-        let (x, gamma, beta, stats, grad) =
-            (flex_f32(&x), flex_f32(&gamma), flex_f32(&beta), flex_f32(&stats), flex_f32(&grad));
-        let residual = flex_f32(&residual);
-        let norm = Norm {
-            x: &x,
-            shape: &shape,
-            gamma: &gamma,
-            beta: &beta,
-            stats: &stats,
-            residual: &residual,
-            epsilon,
-            relu,
-        };
-        let (dx, dg, db, dr) = normalize_backward(norm, &grad);
-        let dr = (!residual.is_empty()).then(|| flex_from_f32(dr, shape.clone()));
+        let host = Host::new([&x, &gamma, &beta, &stats, &residual]);
+        let (shape, c) = (host.shape.clone(), host.shape[1]);
+        let (dx, dg, db, dr) = normalize_backward(host.norm(epsilon, relu), &flex_f32(&grad));
+        let dr = (!host.views[4].is_empty()).then(|| flex_from_f32(dr, shape.clone()));
         [Some(flex_from_f32(dx, shape)), Some(flex_from_f32(dg, vec![c])), Some(flex_from_f32(db, vec![c])), dr]
     }
 }
