@@ -14,8 +14,9 @@
 //!
 //! Column matrices of narrow maps (output rows under 16 values) are gathered through a table of
 //! input offsets ([`narrow`]), wider ones copied row by row ([`wide`]). Stride-1 convolutions on
-//! maps of 28×28 and more skip the column matrix: one product per
-//! kernel tap reads the zero-padded images at the tap's offset ([`shifted`]).
+//! maps of 28×28 and more skip the column matrix: one product per kernel tap reads the
+//! zero-padded images at the tap's offset ([`shifted`]). Images go in groups, a multiple of the
+//! thread count, each a single-threaded product.
 //!
 //! Kernel taps that only ever read padding (a 3×3 kernel on a 1×1 map: ResNet's last stage on
 //! small images) are cropped away first ([`taps`]).
@@ -210,15 +211,17 @@ fn for_groups(
     job: impl Fn(std::ops::Range<usize>, Option<&mut [f32]>, &mut Scratch) + Sync,
 ) -> Vec<Scratch> {
     let mut work: Vec<Vec<_>> = (0..plan.workers).map(|_| Vec::new()).collect();
+    // An empty batch has no group to run.
+    let groups = (0..plan.groups).filter(|&gi| !plan.images(gi).is_empty());
     match out {
         Some(mut out) => {
-            for gi in 0..plan.groups {
+            for gi in groups {
                 let (part, rest) = std::mem::take(&mut out).split_at_mut(plan.images(gi).len() * per_image);
                 out = rest;
                 work[gi % plan.workers].push((plan.images(gi), Some(part)));
             }
         }
-        None => (0..plan.groups).for_each(|gi| work[gi % plan.workers].push((plan.images(gi), None))),
+        None => groups.for_each(|gi| work[gi % plan.workers].push((plan.images(gi), None))),
     }
     work.into_par_iter()
         .map(|jobs| {
@@ -509,6 +512,20 @@ mod tests {
         for (xs, ws, spec) in cases {
             assert!(!shifted::applies(&Geom::new(&xs, &ws, spec)), "{xs:?} {ws:?}: im2col cases");
             check(xs, ws, spec);
+        }
+    }
+
+    /// An empty batch gives an empty output and gradients of the right sizes, on every path.
+    #[test]
+    fn empty_batch() {
+        for (xs, ws, spec) in
+            [([0, 2, 24, 24], [3, 2, 3, 3], [1, 1, 1, 1, 1, 1]), ([0, 2, 5, 5], [3, 2, 3, 3], [2, 2, 1, 1, 1, 1])]
+        {
+            let g = Geom::new(&xs, &ws, spec);
+            let (x, w) = (Vec::new(), val(ws.iter().product(), 1));
+            assert!(forward(&g, &x, &w, &[]).is_empty());
+            let [dx, dw, _] = backward(&g, &x, &w, &[], [true, true, false]);
+            assert_eq!((dx.map(|d| d.len()), dw.map(|d| d.len())), (Some(0), Some(w.len())));
         }
     }
 
