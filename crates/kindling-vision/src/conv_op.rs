@@ -195,7 +195,7 @@ fn group_cols<'a>(
     cols.reserve(g.ckk() * images.len() * ohow);
     let x = &x[images.start * chw..images.end * chw];
     match table {
-        Some(table) => narrow::im2col(g, table, x, cols),
+        Some(table) => narrow::im2col(g, table, x, images.len(), cols),
         None => wide::im2col(g, x, cols),
     }
     debug_assert_eq!(cols.len(), g.ckk() * images.len() * ohow);
@@ -315,7 +315,7 @@ fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Opt
                 cols.resize(ckk * ld, 0.0);
                 matmul(ckk, g.co, ld, cols, ld, w_t, View::rows(dy_g, ld), par);
                 match &table {
-                    Some(table) => narrow::col2im(g, table, cols, dxg),
+                    Some(table) => narrow::col2im(g, table, cols, k, dxg),
                     None => {
                         for (i, dxn) in dxg.chunks_exact_mut(chw).enumerate() {
                             wide::col2im(g, cols, ld, i * ohow, dxn);

@@ -41,9 +41,8 @@ impl Table {
 
 /// Appends the column matrix of `images` (`k` consecutive `[C, H, W]` images) to `cols`, as
 /// [`wide::im2col`](super::wide::im2col) does.
-pub(super) fn im2col(g: &Geom, table: &Table, images: &[f32], cols: &mut Vec<f32>) {
+pub(super) fn im2col(g: &Geom, table: &Table, images: &[f32], k: usize, cols: &mut Vec<f32>) {
     let (hw, ohow, chw) = (g.h * g.w, g.ohow(), g.c * g.h * g.w);
-    let k = images.len() / chw.max(1);
     // Channel `c` of every image, each plane followed by its zero slot.
     let mut planes = vec![0.0f32; k * (hw + 1)];
     for c in 0..g.c {
@@ -58,11 +57,10 @@ pub(super) fn im2col(g: &Geom, table: &Table, images: &[f32], cols: &mut Vec<f32
     }
 }
 
-/// The adjoint of [`im2col`]: the group's input gradient `dx` (`k` images `[C, H, W]`, zero on
-/// entry) from its column matrix `cols` (`[C·kh·kw, k·OH·OW]`).
-pub(super) fn col2im(g: &Geom, table: &Table, cols: &[f32], dx: &mut [f32]) {
+/// The adjoint of [`im2col`]: the group's input gradient `dx` (`k` images `[C, H, W]`,
+/// overwritten) from its column matrix `cols` (`[C·kh·kw, k·OH·OW]`).
+pub(super) fn col2im(g: &Geom, table: &Table, cols: &[f32], k: usize, dx: &mut [f32]) {
     let (hw, ohow, chw) = (g.h * g.w, g.ohow(), g.c * g.h * g.w);
-    let k = dx.len() / chw.max(1);
     let taps = g.kh * g.kw;
     let mut planes = vec![0.0f32; k * (hw + 1)];
     for c in 0..g.c {
