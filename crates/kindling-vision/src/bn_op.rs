@@ -454,6 +454,29 @@ mod tests {
             .collect()
     }
 
+    /// Per-channel mean and variance against an f64 reference, with a mean 10⁴ times the standard
+    /// deviation (a one-pass `E[x²] − E[x]²` in f32 would lose the variance entirely: a guard for
+    /// any faster statistics pass).
+    #[test]
+    fn stats_keep_small_variances_of_large_means() {
+        let shape = [3, 2, 5, 7];
+        let len: usize = shape.iter().product();
+        let x: Vec<f32> = val(len, 7)
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| if (k / 35) % 2 == 0 { 1000.0 + 0.1 * v } else { v })
+            .collect();
+        let got = stats(&x, &shape);
+        for ch in 0..2 {
+            let vals: Vec<f64> =
+                (0..3).flat_map(|img| x[(img * 2 + ch) * 35..][..35].iter().map(|&v| f64::from(v))).collect();
+            let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+            let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / vals.len() as f64;
+            assert!((f64::from(got[ch]) - mean).abs() < 1e-4 * mean.abs().max(1.0), "channel {ch} mean");
+            assert!((f64::from(got[2 + ch]) - var).abs() < 1e-3 * var, "channel {ch} var {} vs {var}", got[2 + ch]);
+        }
+    }
+
     /// The gradient of `sum(normalize(x) · r)` against finite differences, with the statistics
     /// recomputed from the perturbed `x` (as the training path does), with and without the ReLU
     /// and a residual added before it.
