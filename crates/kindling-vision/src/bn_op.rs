@@ -23,7 +23,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::BatchNorm;
 use burn::tensor::activation::relu;
 use burn::tensor::{DType, Device, Tensor};
-use kindling_core::cpu::{flex_f32, flex_from_f32, vectorize, zeros};
+use kindling_core::cpu::{flex_f32, flex_from_f32, par_filled, vectorize};
 use rayon::prelude::*;
 
 /// Batch statistics and batch normalisation as backend operations.
@@ -157,22 +157,22 @@ fn normalize(norm: Norm<'_>) -> Vec<f32> {
     let Norm { x, shape, gamma, beta, stats, residual, epsilon, relu } = norm;
     let (_, c, hw) = dims(shape);
     let rstd = inv_std(stats, c, epsilon);
-    let mut y = zeros(x.len());
-    y.par_chunks_mut(hw.max(1)).zip(x.par_chunks(hw.max(1))).enumerate().for_each(|(i, (yp, xp))| {
+    // Every value written once: no zero-filled buffer first.
+    par_filled(x.len(), hw.max(1), |i, yp| {
         let (a, b) = affine(gamma, beta, stats, &rstd, i % c);
+        let xp = &x[i * hw..(i + 1) * hw];
         // `z < 0` rather than `max`: a NaN stays NaN (divergence must stay visible), as in burn's ReLU.
         let out = |z: f32| if relu && z < 0.0 { 0.0 } else { z };
         vectorize(
             #[inline(always)]
             || match residual.get(i * hw..(i + 1) * hw) {
                 Some(rp) if !residual.is_empty() => {
-                    yp.iter_mut().zip(xp).zip(rp).for_each(|((o, &v), &r)| *o = out(v.mul_add(a, b) + r));
+                    yp.extend(xp.iter().zip(rp).map(|(&v, &r)| out(v.mul_add(a, b) + r)))
                 }
-                _ => yp.iter_mut().zip(xp).for_each(|(o, &v)| *o = out(v.mul_add(a, b))),
+                _ => yp.extend(xp.iter().map(|&v| out(v.mul_add(a, b)))),
             },
         );
-    });
-    y
+    })
 }
 
 /// `(dx, dgamma, dbeta, dresidual)`: `dβ = Σ g`, `dγ = Σ g·x̂`, `dx = γ/σ · (g − dβ/M − x̂·dγ/M)`
@@ -188,17 +188,16 @@ fn normalize_backward(norm: Norm<'_>, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f3
     if !residual.is_empty() {
         // The ReLU mask depends on the residual: `g` first (the residual's gradient), then the
         // normalisation's gradients from it as from a plain `dy`.
-        let mut g = zeros(x.len());
-        g.par_chunks_mut(hw.max(1)).enumerate().for_each(|(i, gp)| {
+        let g = par_filled(x.len(), hw.max(1), |i, gp| {
             let (a, b) = affine(gamma, beta, stats, &rstd, i % c);
             let r = i * hw..(i + 1) * hw;
             let (xs, rs, ds) = (&x[r.clone()], &residual[r.clone()], &dy[r]);
             vectorize(
                 #[inline(always)]
                 || {
-                    for (((o, &v), &q), &d) in gp.iter_mut().zip(xs).zip(rs).zip(ds) {
-                        *o = if pass(v.mul_add(a, b) + q) { d } else { 0.0 };
-                    }
+                    gp.extend(
+                        xs.iter().zip(rs).zip(ds).map(|((&v, &q), &d)| if pass(v.mul_add(a, b) + q) { d } else { 0.0 }),
+                    )
                 },
             );
         });
@@ -221,8 +220,7 @@ fn normalize_backward(norm: Norm<'_>, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f3
     let count = (n * hw).max(1) as f32;
     let dbeta: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
     let dgamma: Vec<f32> = sums.iter().enumerate().map(|(ch, s)| s.1 as f32 * rstd[ch]).collect();
-    let mut dx = zeros(x.len());
-    dx.par_chunks_mut(hw.max(1)).enumerate().for_each(|(i, dxp)| {
+    let dx = par_filled(x.len(), hw.max(1), |i, dxp| {
         let (img, ch) = (i / c, i % c);
         let r = at(img, ch);
         let scale = gamma[ch] * rstd[ch];
@@ -233,10 +231,10 @@ fn normalize_backward(norm: Norm<'_>, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f3
         vectorize(
             #[inline(always)]
             || {
-                for ((o, &v), &d) in dxp.iter_mut().zip(xs).zip(ds) {
+                dxp.extend(xs.iter().zip(ds).map(|(&v, &d)| {
                     let g = if pass(v.mul_add(a, b)) { d } else { 0.0 };
-                    *o = scale * (g - mean_dy - (v - m) * rs * mean_dyx);
-                }
+                    scale * (g - mean_dy - (v - m) * rs * mean_dyx)
+                }));
             },
         );
     });
