@@ -105,7 +105,8 @@ fn backward(grad: &[f32], argmax: &[u32], shape: [usize; 4]) -> Vec<f32> {
     dx
 }
 
-fn shape4(t: &FlexTensor) -> [usize; 4] {
+/// The shape of a 4-D burn-flex tensor (also used by the convolution's tap crop).
+pub(crate) fn shape4(t: &FlexTensor) -> [usize; 4] {
     let s = t.layout().shape();
     [s[0], s[1], s[2], s[3]]
 }

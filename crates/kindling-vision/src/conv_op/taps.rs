@@ -18,6 +18,8 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 use kindling_core::cpu::{flex_f32, flex_from_f32, zeros};
+
+use crate::pool_op::shape4;
 use rayon::prelude::*;
 
 /// Cropping a weight `[Co, C, KH, KW]` to kernel taps `rows × cols`, as a backend operation.
@@ -113,11 +115,6 @@ fn uncrop(g: &[f32], full: [usize; 4], [r0, r1, c0, c1]: [usize; 4]) -> Vec<f32>
         }
     });
     out
-}
-
-fn shape4(t: &FlexTensor) -> [usize; 4] {
-    let s = t.layout().shape();
-    [s[0], s[1], s[2], s[3]]
 }
 
 impl CropTapsOps for Flex {
