@@ -8,7 +8,7 @@
 //!
 //! `gemm::gemm` takes raw pointers and strides; [`matmul`] checks that every element the strides
 //! reach lies inside the given slices and that destination rows do not overlap, then calls it.
-//! That call and the length set by [`par_filled`] once every value is written are the only
+//! That call and the lengths set by [`par_filled`] and [`par_channels`] once every value is written are the only
 //! `unsafe` code of Kindling's kernels.
 #![allow(unsafe_code)]
 
@@ -231,6 +231,61 @@ pub fn par_filled(len: usize, chunk: usize, fill: impl Fn(usize, &mut Out<'_>) +
     v
 }
 
+/// `outputs` buffers of `n × c` planes of `hw` values each (an `[N, C, H·W]` layout) computed in
+/// parallel over the channels: `fill(ch, planes)` writes plane `planes[k][img]` of output `k` for
+/// channel `ch` of every image, through write-only cursors as in [`par_filled`] (unwritten values
+/// are zero), and returns a per-channel result. Kernels that first reduce over a channel and then
+/// write it (BatchNorm's backward) read its planes a second time while they are still in cache.
+///
+/// ```
+/// // Each channel's values minus the channel's mean, over 2 images × 2 channels × 3 positions.
+/// let x = [1.0, 2.0, 3.0, 10.0, 10.0, 10.0, 5.0, 6.0, 7.0, 20.0, 20.0, 20.0];
+/// let (outs, means) = kindling_core::cpu::par_channels(2, 2, 3, 1, |ch, planes| {
+///     let plane = |img: usize| &x[(img * 2 + ch) * 3..(img * 2 + ch + 1) * 3];
+///     let mean = (plane(0).iter().sum::<f32>() + plane(1).iter().sum::<f32>()) / 6.0;
+///     for (img, out) in planes[0].iter_mut().enumerate() {
+///         out.extend(plane(img).iter().map(|v| v - mean));
+///     }
+///     mean
+/// });
+/// assert_eq!(means, [4.0, 15.0]);
+/// assert_eq!(outs[0], [-3.0, -2.0, -1.0, -5.0, -5.0, -5.0, 1.0, 2.0, 3.0, 5.0, 5.0, 5.0]);
+/// ```
+pub fn par_channels<R: Send>(
+    n: usize,
+    c: usize,
+    hw: usize,
+    outputs: usize,
+    fill: impl Fn(usize, &mut [Vec<Out<'_>>]) -> R + Sync,
+) -> (Vec<Vec<f32>>, Vec<R>) {
+    use rayon::prelude::*;
+    let len = n * c * hw;
+    let mut bufs: Vec<Vec<f32>> = (0..outputs).map(|_| Vec::with_capacity(len)).collect();
+    let mut channels: Vec<Vec<Vec<Out<'_>>>> =
+        (0..c).map(|_| (0..outputs).map(|_| Vec::with_capacity(n)).collect()).collect();
+    for (k, buf) in bufs.iter_mut().enumerate() {
+        for (p, plane) in buf.spare_capacity_mut()[..len].chunks_mut(hw.max(1)).enumerate() {
+            channels[p % c][k].push(Out { buf: plane, pos: 0 });
+        }
+    }
+    let results = channels
+        .into_par_iter()
+        .enumerate()
+        .map(|(ch, mut planes)| {
+            let r = fill(ch, &mut planes);
+            planes.into_iter().flatten().for_each(Out::finish);
+            r
+        })
+        .collect();
+    for buf in &mut bufs {
+        // SAFETY: the planes cover the first `len` values (`len` is a multiple of `hw`, or zero);
+        // each was written by `fill` through `Out` or by `Out::finish` (a panic in `fill`
+        // propagates before this line, leaving the buffer empty).
+        unsafe { buf.set_len(len) };
+    }
+    (bufs, results)
+}
+
 /// `len` zeros, written by every rayon thread when the buffer is large: kernels that allocate an
 /// output and then fill it in parallel otherwise pay the zeroing on one thread while the others
 /// wait (≈ 3% of a ResNet-18 fine-tuning step, BENCHMARKS.md).
@@ -363,6 +418,24 @@ mod tests {
         let v = par_filled(4, 2, |_, out| out.extend([5.0; 7]));
         assert_eq!(v, [5.0; 4]);
         assert!(par_filled(0, 4, |_, _| unreachable!("no chunk")).is_empty());
+    }
+
+    #[test]
+    fn par_channels_writes_each_channel_s_planes() {
+        // 3 images × 2 channels × 2 positions; output 0 gets `img·10 + ch` in its first value only,
+        // output 1 is left to `finish`.
+        let (outs, chans) = par_channels(3, 2, 2, 2, |ch, planes| {
+            assert_eq!((planes.len(), planes[0].len(), planes[0][0].len()), (2, 3, 2));
+            for (img, out) in planes[0].iter_mut().enumerate() {
+                out.extend([(img * 10 + ch) as f32]);
+            }
+            ch
+        });
+        assert_eq!(chans, [0, 1]);
+        assert_eq!(outs[0], [0.0, 0.0, 1.0, 0.0, 10.0, 0.0, 11.0, 0.0, 20.0, 0.0, 21.0, 0.0]);
+        assert_eq!(outs[1], [0.0; 12]);
+        let (outs, chans) = par_channels(0, 3, 4, 1, |ch, planes| (ch, planes[0].len()));
+        assert_eq!((outs[0].len(), chans), (0, vec![(0, 0), (1, 0), (2, 0)]));
     }
 
     fn naive(m: usize, k: usize, n: usize, a: View<'_>, b: View<'_>) -> Vec<f32> {

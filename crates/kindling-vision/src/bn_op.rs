@@ -23,7 +23,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::BatchNorm;
 use burn::tensor::activation::relu;
 use burn::tensor::{DType, Device, Tensor};
-use kindling_core::cpu::{flex_f32, flex_from_f32, par_filled, vectorize};
+use kindling_core::cpu::{flex_f32, flex_from_f32, par_channels, par_filled, vectorize};
 use rayon::prelude::*;
 
 /// Batch statistics and batch normalisation as backend operations.
@@ -177,68 +177,64 @@ fn normalize(norm: Norm<'_>) -> Vec<f32> {
 
 /// `(dx, dgamma, dbeta, dresidual)`: `dβ = Σ g`, `dγ = Σ g·x̂`, `dx = γ/σ · (g − dβ/M − x̂·dγ/M)`
 /// and `dresidual = g` (empty without a residual), where `g` is `dy` masked where the ReLU (if
-/// any) cut the output.
+/// any) cut the output. One channel at a time (parallel over channels): its sums, then its
+/// gradients while its planes are still in cache.
 fn normalize_backward(norm: Norm<'_>, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let Norm { x, shape, gamma, beta, stats, residual, epsilon, relu } = norm;
     let (n, c, hw) = dims(shape);
     let rstd = inv_std(stats, c, epsilon);
+    let count = (n * hw).max(1) as f32;
     let at = |img: usize, ch: usize| (img * c + ch) * hw..(img * c + ch + 1) * hw;
-    // The ReLU passes the gradient where its output is positive (burn's and PyTorch's rule).
-    let pass = |z: f32| !relu || z > 0.0;
-    if !residual.is_empty() {
-        // The ReLU mask depends on the residual: `g` first (the residual's gradient), then the
-        // normalisation's gradients from it as from a plain `dy`.
-        let g = par_filled(x.len(), hw.max(1), |i, gp| {
-            let (a, b) = affine(gamma, beta, stats, &rstd, i % c);
-            let r = i * hw..(i + 1) * hw;
-            let (xs, rs, ds) = (&x[r.clone()], &residual[r.clone()], &dy[r]);
+    let with_residual = !residual.is_empty();
+    let (mut outs, sums) = par_channels(n, c, hw, 1 + usize::from(with_residual), |ch, planes| {
+        let (a, b) = affine(gamma, beta, stats, &rstd, ch);
+        // The ReLU passes the gradient where its output is positive (burn's and PyTorch's rule);
+        // `g` holds the channel's masked planes one after another.
+        let mut g = Vec::with_capacity(if relu { n * hw } else { 0 });
+        for img in (0..n).filter(|_| relu) {
+            let r = at(img, ch);
+            let (xs, ds) = (&x[r.clone()], &dy[r.clone()]);
+            let keep = |z: f32, d: f32| if z > 0.0 { d } else { 0.0 };
             vectorize(
                 #[inline(always)]
-                || {
-                    gp.extend(
-                        xs.iter().zip(rs).zip(ds).map(|((&v, &q), &d)| if pass(v.mul_add(a, b) + q) { d } else { 0.0 }),
-                    )
+                || match residual.get(r) {
+                    Some(rs) if with_residual => {
+                        g.extend(xs.iter().zip(rs).zip(ds).map(|((&v, &q), &d)| keep(v.mul_add(a, b) + q, d)))
+                    }
+                    _ => g.extend(xs.iter().zip(ds).map(|(&v, &d)| keep(v.mul_add(a, b), d))),
                 },
             );
+        }
+        let gs = |img: usize| if relu { &g[img * hw..(img + 1) * hw] } else { &dy[at(img, ch)] };
+        let m = stats[ch];
+        let (sum_g, sum_gx) = (0..n).fold((0.0f64, 0.0f64), |(s, t), img| {
+            let (xs, ds) = (&x[at(img, ch)], gs(img));
+            let (p, q) = vectorize(
+                #[inline(always)]
+                || reduce2(xs, ds, |v, d| (d, (v - m) * d)),
+            );
+            (s + f64::from(p), t + f64::from(q))
         });
-        let (dx, dgamma, dbeta, _) = normalize_backward(Norm { residual: &[], relu: false, ..norm }, &g);
-        return (dx, dgamma, dbeta, g);
-    }
-    let sums = channel_sums(n, c, |img, ch| {
-        let (xs, ds, m) = (&x[at(img, ch)], &dy[at(img, ch)], stats[ch]);
-        let (a, b) = affine(gamma, beta, stats, &rstd, ch);
-        vectorize(
-            #[inline(always)]
-            || {
-                reduce2(xs, ds, |v, d| {
-                    let g = if pass(v.mul_add(a, b)) { d } else { 0.0 };
-                    (g, (v - m) * g)
-                })
-            },
-        )
+        let (dbeta, dgamma) = (sum_g as f32, sum_gx as f32 * rstd[ch]);
+        let (scale, rs) = (gamma[ch] * rstd[ch], rstd[ch]);
+        let (mean_dy, mean_dyx) = (dbeta / count, dgamma / count);
+        for img in 0..n {
+            let (xs, ds) = (&x[at(img, ch)], gs(img));
+            let dx = &mut planes[0][img];
+            vectorize(
+                #[inline(always)]
+                || dx.extend(xs.iter().zip(ds).map(|(&v, &d)| scale * (d - mean_dy - (v - m) * rs * mean_dyx))),
+            );
+            if with_residual {
+                planes[1][img].extend(ds.iter().copied());
+            }
+        }
+        (dgamma, dbeta)
     });
-    let count = (n * hw).max(1) as f32;
-    let dbeta: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
-    let dgamma: Vec<f32> = sums.iter().enumerate().map(|(ch, s)| s.1 as f32 * rstd[ch]).collect();
-    let dx = par_filled(x.len(), hw.max(1), |i, dxp| {
-        let (img, ch) = (i / c, i % c);
-        let r = at(img, ch);
-        let scale = gamma[ch] * rstd[ch];
-        let (mean_dy, mean_dyx) = (dbeta[ch] / count, dgamma[ch] / count);
-        let (m, rs) = (stats[ch], rstd[ch]);
-        let (a, b) = affine(gamma, beta, stats, &rstd, ch);
-        let (xs, ds) = (&x[r.clone()], &dy[r]);
-        vectorize(
-            #[inline(always)]
-            || {
-                dxp.extend(xs.iter().zip(ds).map(|(&v, &d)| {
-                    let g = if pass(v.mul_add(a, b)) { d } else { 0.0 };
-                    scale * (g - mean_dy - (v - m) * rs * mean_dyx)
-                }));
-            },
-        );
-    });
-    (dx, dgamma, dbeta, Vec::new())
+    let dresidual = if with_residual { outs.pop().unwrap_or_default() } else { Vec::new() };
+    let dx = outs.pop().unwrap_or_default();
+    let (dgamma, dbeta) = sums.into_iter().unzip();
+    (dx, dgamma, dbeta, dresidual)
 }
 
 /// The host views of a normalisation's tensors: `x`, `gamma`, `beta`, statistics, residual.
