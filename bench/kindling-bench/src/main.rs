@@ -92,6 +92,8 @@ static GLOBAL: kindling_core::alloc::MiMalloc = kindling_core::alloc::MiMalloc;
 
 fn main() -> ExitCode {
     kindling_core::alloc::keep_freed_memory();
+    // As the `kindling` binary does: kernels called from this thread run partly on it.
+    kindling_core::cpu::join_global_pool();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("list") => {

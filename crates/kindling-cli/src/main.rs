@@ -61,6 +61,7 @@ static GLOBAL: kindling_core::alloc::MiMalloc = kindling_core::alloc::MiMalloc;
 fn main() -> ExitCode {
     #[cfg(feature = "mimalloc")]
     kindling_core::alloc::keep_freed_memory();
+    kindling_core::cpu::join_global_pool();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),

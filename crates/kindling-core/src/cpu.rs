@@ -286,6 +286,27 @@ pub fn par_channels<R: Send>(
     (bufs, results)
 }
 
+/// Makes the calling thread worker 0 of rayon's global pool, the pool Kindling's CPU kernels run
+/// on; call it first thing in `main`. Otherwise each parallel kernel called from `main` hands its
+/// work to the pool's threads and sleeps until they are done: a wake-up per kernel, hundreds per
+/// training step (`perf stat` over 60 ResNet-18 steps at batch 64: 55 k context switches, 13 k
+/// with this; BENCHMARKS.md has the step times). The pool keeps its size (`RAYON_NUM_THREADS`, or
+/// one thread per core): the calling thread takes the place of one of its threads.
+///
+/// Returns `false`, changing nothing, when the global pool already exists (something ran on it
+/// before, or it was built elsewhere).
+///
+/// ```
+/// fn main() {
+///     kindling_core::cpu::join_global_pool();
+///     let v = kindling_core::cpu::zeros(1 << 20); // runs partly on this thread
+///     assert_eq!(v.len(), 1 << 20);
+/// }
+/// ```
+pub fn join_global_pool() -> bool {
+    rayon::ThreadPoolBuilder::new().use_current_thread().build_global().is_ok()
+}
+
 /// `len` zeros, written by every rayon thread when the buffer is large: kernels that allocate an
 /// output and then fill it in parallel otherwise pay the zeroing on one thread while the others
 /// wait (≈ 3% of a ResNet-18 fine-tuning step, BENCHMARKS.md).
