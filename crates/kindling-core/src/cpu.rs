@@ -8,8 +8,8 @@
 //!
 //! `gemm::gemm` takes raw pointers and strides; [`matmul`] checks that every element the strides
 //! reach lies inside the given slices and that destination rows do not overlap, then calls it.
-//! That call and the lengths set by [`par_filled`] and [`par_channels`] once every value is written are the only
-//! `unsafe` code of Kindling's kernels.
+//! That call and the lengths set by [`par_filled`] and [`par_channels`] once every value is
+//! written are the only `unsafe` code of Kindling's kernels.
 #![allow(unsafe_code)]
 
 /// A read-only strided matrix view: element `(r, c)` is `data[r * rs + c * cs]`.
