@@ -17,7 +17,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
-use kindling_core::cpu::{flex_f32, flex_from_f32, zeros};
+use kindling_core::cpu::{flex_f32, flex_from_f32, par_filled};
 
 use crate::pool_op::shape4;
 use rayon::prelude::*;
@@ -106,15 +106,18 @@ fn crop(w: &[f32], full: [usize; 4], [r0, r1, c0, c1]: [usize; 4]) -> Vec<f32> {
 /// The adjoint of [`crop`]: `g` `[Co, C, kh, kw]` in place in a zero `[Co, C, KH, KW]`.
 fn uncrop(g: &[f32], full: [usize; 4], [r0, r1, c0, c1]: [usize; 4]) -> Vec<f32> {
     let ([co, c, fh, fw], kh, kw) = (full, r1 - r0, c1 - c0);
-    let mut out = zeros(co * c * fh * fw);
-    out.par_chunks_mut(c * fh * fw).zip(g.par_chunks(c * kh * kw)).for_each(|(dst, src)| {
-        for (kernel, s) in dst.chunks_exact_mut(fh * fw).zip(src.chunks_exact(kh * kw)) {
-            for (s, r) in s.chunks_exact(kw).zip(r0..r1) {
-                kernel[r * fw + c0..r * fw + c1].iter_mut().zip(s).for_each(|(d, &v)| *d = v);
-            }
-        }
-    });
-    out
+    // Per tap of the full kernel: its index in the cropped one, if live.
+    let from: Vec<Option<usize>> = (0..fh * fw)
+        .map(|t| {
+            let (r, col) = (t / fw, t % fw);
+            ((r0..r1).contains(&r) && (c0..c1).contains(&col)).then(|| (r - r0) * kw + col - c0)
+        })
+        .collect();
+    // Written once, kernel by kernel (no zero-filled buffer written a second time).
+    par_filled(co * c * fh * fw, c * fh * fw, |o, out| {
+        let src = &g[o * c * kh * kw..(o + 1) * c * kh * kw];
+        out.extend(src.chunks_exact(kh * kw).flat_map(|s| from.iter().map(|&j| j.map_or(0.0, |j| s[j]))));
+    })
 }
 
 impl CropTapsOps for Flex {
