@@ -106,17 +106,15 @@ fn crop(w: &[f32], full: [usize; 4], [r0, r1, c0, c1]: [usize; 4]) -> Vec<f32> {
 /// The adjoint of [`crop`]: `g` `[Co, C, kh, kw]` in place in a zero `[Co, C, KH, KW]`.
 fn uncrop(g: &[f32], full: [usize; 4], [r0, r1, c0, c1]: [usize; 4]) -> Vec<f32> {
     let ([co, c, fh, fw], kh, kw) = (full, r1 - r0, c1 - c0);
-    // Per tap of the full kernel: its index in the cropped one, if live.
-    let from: Vec<Option<usize>> = (0..fh * fw)
-        .map(|t| {
-            let (r, col) = (t / fw, t % fw);
-            ((r0..r1).contains(&r) && (c0..c1).contains(&col)).then(|| (r - r0) * kw + col - c0)
-        })
-        .collect();
+    // The full kernel's index of each cropped tap.
+    let to: Vec<usize> = (r0..r1).flat_map(|r| (c0..c1).map(move |col| r * fw + col)).collect();
     // Written once, kernel by kernel (no zero-filled buffer written a second time).
     par_filled(co * c * fh * fw, c * fh * fw, |o, out| {
-        let src = &g[o * c * kh * kw..(o + 1) * c * kh * kw];
-        out.extend(src.chunks_exact(kh * kw).flat_map(|s| from.iter().map(|&j| j.map_or(0.0, |j| s[j]))));
+        let mut kernel = vec![0.0f32; fh * fw];
+        for s in g[o * c * kh * kw..(o + 1) * c * kh * kw].chunks_exact(kh * kw) {
+            to.iter().zip(s).for_each(|(&t, &v)| kernel[t] = v);
+            out.extend(kernel.iter().copied());
+        }
     })
 }
 
