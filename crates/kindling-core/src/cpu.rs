@@ -297,11 +297,10 @@ pub fn par_channels<R: Send>(
 /// before, or it was built elsewhere).
 ///
 /// ```
-/// fn main() {
-///     kindling_core::cpu::join_global_pool();
-///     let v = kindling_core::cpu::zeros(1 << 20); // runs partly on this thread
-///     assert_eq!(v.len(), 1 << 20);
-/// }
+/// // First thing in `main`:
+/// kindling_core::cpu::join_global_pool();
+/// let v = kindling_core::cpu::zeros(1 << 20); // runs partly on this thread
+/// assert_eq!(v.len(), 1 << 20);
 /// ```
 pub fn join_global_pool() -> bool {
     rayon::ThreadPoolBuilder::new().use_current_thread().build_global().is_ok()
