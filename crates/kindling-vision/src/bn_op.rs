@@ -4,7 +4,8 @@
 //! statistics and their gradient out of tensor operations: channel-first copies (`swap_dims`),
 //! reductions and broadcasts, about a dozen passes over the activation per forward and backward.
 //! Here the statistics take one pass per channel, the normalisation one, and the backward two
-//! (per-channel sums of `dy` and `dy · x̂`, then `dx`), parallel over channels or images.
+//! (per-channel sums of `dy` and `dy · x̂`, then `dx`), the backward one channel per task so that
+//! its second pass reads the channel from cache; parallel over channels or images.
 //!
 //! [`batch_norm_relu`] folds the ReLU after the normalisation into the same passes and
 //! [`batch_norm_add_relu`] the end of a residual block too (`relu(bn(x) + identity)`).
