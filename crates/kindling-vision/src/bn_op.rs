@@ -92,18 +92,18 @@ fn reduce2(xs: &[f32], ys: &[f32], f: impl Fn(f32, f32) -> (f32, f32)) -> (f32, 
     (s, t)
 }
 
-/// Per-channel sums over every image of `plane(image, channel)` (each plane reduced in f32, the
-/// planes summed in f64), parallel over channels.
+/// One channel's sums over every image of `plane(image)` (each plane reduced in f32, the planes
+/// summed in f64).
+fn image_sums(n: usize, plane: impl Fn(usize) -> (f32, f32)) -> (f64, f64) {
+    (0..n).fold((0.0f64, 0.0f64), |(a, b), img| {
+        let (p, q) = plane(img);
+        (a + f64::from(p), b + f64::from(q))
+    })
+}
+
+/// [`image_sums`] of every channel (`plane(image, channel)`), parallel over channels.
 fn channel_sums(n: usize, c: usize, plane: impl Fn(usize, usize) -> (f32, f32) + Sync) -> Vec<(f64, f64)> {
-    (0..c)
-        .into_par_iter()
-        .map(|ch| {
-            (0..n).fold((0.0f64, 0.0f64), |(a, b), img| {
-                let (p, q) = plane(img, ch);
-                (a + f64::from(p), b + f64::from(q))
-            })
-        })
-        .collect()
+    (0..c).into_par_iter().map(|ch| image_sums(n, |img| plane(img, ch))).collect()
 }
 
 /// `[mean…, var…]` per channel (biased variance, two passes).
@@ -191,30 +191,32 @@ fn normalize_backward(norm: Norm<'_>, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f3
         let (a, b) = affine(gamma, beta, stats, &rstd, ch);
         // The ReLU passes the gradient where its output is positive (burn's and PyTorch's rule);
         // `g` holds the channel's masked planes one after another.
-        let mut g = Vec::with_capacity(if relu { n * hw } else { 0 });
-        for img in (0..n).filter(|_| relu) {
-            let r = at(img, ch);
-            let (xs, ds) = (&x[r.clone()], &dy[r.clone()]);
-            let keep = |z: f32, d: f32| if z > 0.0 { d } else { 0.0 };
-            vectorize(
-                #[inline(always)]
-                || match residual.get(r) {
-                    Some(rs) if with_residual => {
-                        g.extend(xs.iter().zip(rs).zip(ds).map(|((&v, &q), &d)| keep(v.mul_add(a, b) + q, d)))
-                    }
-                    _ => g.extend(xs.iter().zip(ds).map(|(&v, &d)| keep(v.mul_add(a, b), d))),
-                },
-            );
+        let mut g = Vec::new();
+        if relu {
+            g.reserve(n * hw);
+            for img in 0..n {
+                let r = at(img, ch);
+                let (xs, ds) = (&x[r.clone()], &dy[r.clone()]);
+                let keep = |z: f32, d: f32| if z > 0.0 { d } else { 0.0 };
+                vectorize(
+                    #[inline(always)]
+                    || match residual.get(r) {
+                        Some(rs) if with_residual => {
+                            g.extend(xs.iter().zip(rs).zip(ds).map(|((&v, &q), &d)| keep(v.mul_add(a, b) + q, d)))
+                        }
+                        _ => g.extend(xs.iter().zip(ds).map(|(&v, &d)| keep(v.mul_add(a, b), d))),
+                    },
+                );
+            }
         }
         let gs = |img: usize| if relu { &g[img * hw..(img + 1) * hw] } else { &dy[at(img, ch)] };
         let m = stats[ch];
-        let (sum_g, sum_gx) = (0..n).fold((0.0f64, 0.0f64), |(s, t), img| {
+        let (sum_g, sum_gx) = image_sums(n, |img| {
             let (xs, ds) = (&x[at(img, ch)], gs(img));
-            let (p, q) = vectorize(
+            vectorize(
                 #[inline(always)]
                 || reduce2(xs, ds, |v, d| (d, (v - m) * d)),
-            );
-            (s + f64::from(p), t + f64::from(q))
+            )
         });
         let (dbeta, dgamma) = (sum_g as f32, sum_gx as f32 * rstd[ch]);
         let (scale, rs) = (gamma[ch] * rstd[ch], rstd[ch]);
