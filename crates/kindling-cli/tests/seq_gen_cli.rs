@@ -1,4 +1,4 @@
-//! End-to-end tests of `kindling seq caption|lm train|eval|predict` on small cuts of the
+//! End-to-end tests of `kindling seq caption|lm|translate train|eval|predict` on small cuts of the
 //! embedded samples: the run folder, eval agreeing with training's test metric, predict's
 //! output, and typed errors for bad input.
 #![allow(clippy::unwrap_used)]
@@ -201,4 +201,54 @@ fn lm_train_eval_predict() {
     assert!(err.contains("empty.txt"), "{err}");
     let err = failed(&kindling(&["seq", "lm", "predict", "--model", r, "--seed-text", "日本"]));
     assert!(err.contains("--seed-text"), "{err}");
+}
+
+#[test]
+fn translate_train_eval_predict_and_ensembles() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let small = ["--hidden", "32", "--embedding-dim", "16", "--batch-size", "32", "--lr", "0.01", "--beam", "2"];
+    let mut args = vec!["seq", "translate", "train", "--out", r, "--epochs", "2", "--progress", "plain"];
+    args.extend(["--max-examples", "1500", "--max-eval", "150"]);
+    args.extend(small);
+    let stdout = ok(&kindling(&args));
+    assert!(stdout.contains("test WER"), "{stdout}");
+    let metrics = assert_run_folder(&run, 2);
+    let (wer, per) = (&metrics["test"]["beam"]["rates"]["wer"], &metrics["test"]["beam"]["rates"]["per"]);
+    let (wer, per) = (wer.as_f64().unwrap(), per.as_f64().unwrap());
+    assert!(per < 0.9, "two epochs of a tiny model on 1,500 words: phonemes start to come right ({per})");
+
+    // eval reproduces the training run's test WER; the run twice as an ensemble decodes alike.
+    let eval = |models: &[&str]| {
+        let mut a = vec!["seq", "translate", "eval", "--max-eval", "150", "--beam", "2"];
+        for m in models {
+            a.extend(["--model", m]);
+        }
+        lines(&ok(&kindling(&a))).remove(0)
+    };
+    let single = eval(&[r]);
+    assert_eq!(single["wer"].as_f64().unwrap(), wer, "{single}");
+    let twice = eval(&[r, r]);
+    assert_eq!(twice["models"], 2);
+    assert!((twice["wer"].as_f64().unwrap() - wer).abs() <= 0.01, "{twice} vs {wer}");
+    assert!((twice["per"].as_f64().unwrap() - per).abs() <= 0.01, "{twice} vs {per}");
+
+    let p = ["seq", "translate", "predict", "--model", r, "--model", r, "--nbest", "2", "cat", "house"];
+    let out = lines(&ok(&kindling(&p)));
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0]["source"], "cat");
+    assert_eq!(out[0]["nbest"].as_array().unwrap().len(), 2);
+
+    // Models with other vocabularies cannot form an ensemble: a typed error naming both runs.
+    let tsv = dir.path().join("pairs.tsv");
+    std::fs::write(&tsv, "a b\tx y\nb a\ty x\na a\tx x\nb b\ty y\n".repeat(10)).unwrap();
+    let other = dir.path().join("other");
+    let o = other.to_str().unwrap();
+    let mut args = vec!["seq", "translate", "train", "--out", o, "--epochs", "1", "--progress", "quiet"];
+    args.extend(["--data", tsv.to_str().unwrap()]);
+    args.extend(small);
+    ok(&kindling(&args));
+    let err = failed(&kindling(&["seq", "translate", "eval", "--model", r, "--model", o]));
+    assert!(err.contains("different vocabularies") && err.contains("other"), "{err}");
 }

@@ -18,7 +18,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::Result;
+use crate::{Result, SeqError};
 use crate::attention::AttentionMemory;
 use crate::attn_decoder::{AttentionDecoder, DecoderState, PreparedDecoder};
 
@@ -101,6 +101,92 @@ impl StepDecoder for AttentionSearch<'_> {
 
     fn select(&self, state: &SearchState, rows: &[usize]) -> SearchState {
         SearchState { decoder: state.decoder.select(rows), memory: state.memory.select(rows) }
+    }
+}
+
+/// Several step decoders voting as one: the next-token distribution is the mean of the
+/// members' probabilities (`log Σ exp(log pᵢ) − log n`), so beam search and greedy decoding run
+/// over the ensemble unchanged. A single member passes its log-probabilities through untouched.
+///
+/// ```
+/// use kindling_seq::decode::{Ensemble, StepDecoder};
+/// # use kindling_seq::Result;
+/// struct Fixed(Vec<f32>);
+/// impl StepDecoder for Fixed {
+///     type State = ();
+///     fn vocab_size(&self) -> usize { self.0.len() }
+///     fn step(&self, t: &[usize], _: ()) -> Result<(Vec<f32>, ())> {
+///         Ok((t.iter().flat_map(|_| self.0.iter().map(|p| p.ln())).collect(), ()))
+///     }
+///     fn select(&self, _: &(), _: &[usize]) {}
+/// }
+/// let both = Ensemble::new(vec![Fixed(vec![0.8, 0.2]), Fixed(vec![0.4, 0.6])])?;
+/// let (lp, _) = both.step(&[0], vec![(), ()])?;
+/// assert!((lp[0].exp() - 0.6).abs() < 1e-6 && (lp[1].exp() - 0.4).abs() < 1e-6);
+/// # Ok::<(), kindling_seq::SeqError>(())
+/// ```
+pub struct Ensemble<S> {
+    members: Vec<S>,
+}
+
+impl<S: StepDecoder> Ensemble<S> {
+    /// An ensemble of `members` (at least one, all with the same vocabulary size).
+    pub fn new(members: Vec<S>) -> Result<Self> {
+        let Some(first) = members.first() else {
+            return Err(SeqError::Config("an ensemble needs at least one member".into()));
+        };
+        let v = first.vocab_size();
+        if let Some(m) = members.iter().find(|m| m.vocab_size() != v) {
+            return Err(SeqError::Config(format!(
+                "ensemble members disagree on the vocabulary size: {v} and {}",
+                m.vocab_size()
+            )));
+        }
+        Ok(Self { members })
+    }
+}
+
+impl<S: StepDecoder> StepDecoder for Ensemble<S> {
+    /// One state per member, in member order.
+    type State = Vec<S::State>;
+
+    fn vocab_size(&self) -> usize {
+        self.members[0].vocab_size()
+    }
+
+    fn step(&self, tokens: &[usize], state: Self::State) -> Result<(Vec<f32>, Self::State)> {
+        if state.len() != self.members.len() {
+            return Err(SeqError::Input(format!(
+                "an ensemble of {} members got {} states",
+                self.members.len(),
+                state.len()
+            )));
+        }
+        let mut outs = Vec::with_capacity(self.members.len());
+        let mut next = Vec::with_capacity(self.members.len());
+        for (m, s) in self.members.iter().zip(state) {
+            let (lp, s) = m.step(tokens, s)?;
+            outs.push(lp);
+            next.push(s);
+        }
+        if outs.len() == 1 {
+            return Ok((outs.remove(0), next));
+        }
+        let ln_n = (outs.len() as f32).ln();
+        let mixed = (0..outs[0].len())
+            .map(|i| {
+                let top = outs.iter().map(|o| o[i]).fold(f32::NEG_INFINITY, f32::max);
+                if top == f32::NEG_INFINITY {
+                    return top;
+                }
+                top + outs.iter().map(|o| (o[i] - top).exp()).sum::<f32>().ln() - ln_n
+            })
+            .collect();
+        Ok((mixed, next))
+    }
+
+    fn select(&self, state: &Self::State, rows: &[usize]) -> Self::State {
+        self.members.iter().zip(state).map(|(m, s)| m.select(s, rows)).collect()
     }
 }
 
@@ -412,6 +498,26 @@ mod tests {
         let normalised = BeamConfig::new().with_width(2).with_max_len(2).with_length_penalty(1.0);
         let long = beam_search(&model, vec![0], 1, &normalised, 0, 1).unwrap();
         assert_eq!(long[0][0].tokens, vec![2]); // a <eos>: 0.45 over 2 tokens
+    }
+
+    #[test]
+    fn ensemble_mixes_probabilities() {
+        // Alone, the first table ends right away (0.5 vs 0.45 for `a <eos>`); the second is sure of
+        // `a`. Their mean (0.3 for <eos>, 0.7 for `a` then 0.9 <eos>) decodes `a`.
+        let first = || Table { steps: vec![ln(&[1e-6, 0.5, 0.5]), ln(&[1e-6, 0.9, 0.1])] };
+        let second = Table { steps: vec![ln(&[1e-6, 0.1, 0.9]), ln(&[1e-6, 0.9, 0.1])] };
+        let config = BeamConfig::new().with_width(2).with_max_len(2);
+        let alone = beam_search(&first(), vec![0], 1, &config, 0, 1).unwrap();
+        let one = beam_search(&Ensemble::new(vec![first()]).unwrap(), vec![vec![0]], 1, &config, 0, 1).unwrap();
+        assert_eq!(one, alone);
+        assert_eq!(alone[0][0].tokens, Vec::<usize>::new());
+        let both = Ensemble::new(vec![first(), second]).unwrap();
+        let mixed = beam_search(&both, vec![vec![0], vec![0]], 1, &config, 0, 1).unwrap();
+        assert_eq!(mixed[0][0].tokens, vec![2]);
+        assert!((mixed[0][0].log_prob - (0.7f64 * 0.9).ln()).abs() < 1e-5);
+        assert_eq!(greedy(&both, vec![vec![0], vec![0]], 1, 0, 1, 2).unwrap()[0], vec![2]);
+        assert!(Ensemble::<Table>::new(vec![]).is_err());
+        assert!(both.step(&[0], vec![vec![0]]).is_err());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::attention::{AttentionKind, AttentionMemory};
 use crate::attn_decoder::{AttentionDecoder, AttentionDecoderConfig, DecoderState, sequence_loss};
 use crate::batch::pad_tokens;
-use crate::decode::{AttentionSearch, BeamConfig, Hypothesis, beam_search, greedy};
+use crate::decode::{AttentionSearch, BeamConfig, Ensemble, Hypothesis, SearchState, beam_search, greedy};
 use crate::train::StepOutput;
 use crate::{CellKind, Recurrent, RecurrentConfig, Result, SeqError};
 
@@ -293,6 +293,35 @@ impl Seq2Seq {
     }
 }
 
+/// Beam search of a padded source batch `[B, S]` over the mean next-token probabilities of
+/// `models` (see [`translate_ensemble`]): up to `config.width` hypotheses per source, best first.
+pub fn beam_ensemble(
+    models: &[&Seq2Seq],
+    source: Tensor<2, Int>,
+    lengths: &[usize],
+    config: &BeamConfig,
+) -> Result<Vec<Vec<Hypothesis>>> {
+    let (ensemble, states) = ensemble_search(models, source, lengths)?;
+    beam_search(&ensemble, states, lengths.len(), config, BOS, EOS)
+}
+
+/// Every model encodes the batch; their decoders, as one [`Ensemble`], and its start state.
+fn ensemble_search<'a>(
+    models: &[&'a Seq2Seq],
+    source: Tensor<2, Int>,
+    lengths: &[usize],
+) -> Result<(Ensemble<AttentionSearch<'a>>, Vec<SearchState>)> {
+    let device = source.device();
+    let (mut searches, mut states) = (Vec::new(), Vec::new());
+    for model in models {
+        let enc = model.encode(source.clone(), lengths)?;
+        let search = AttentionSearch::new(&model.decoder, &device);
+        states.push(search.start(enc.state, enc.memory));
+        searches.push(search);
+    }
+    Ok((Ensemble::new(searches)?, states))
+}
+
 /// Decodes source id sequences in batches of `batch_size` (sorted by length, so padding stays
 /// small) with beam search of `beam.width` (greedy when 1); returns the best target of each, in
 /// input order. A `beam.max_len` of 0 allows `2 × S + 10` tokens, `S` the longest source of the
@@ -315,6 +344,30 @@ pub fn translate(
     beam: &BeamConfig,
     device: &Device,
 ) -> Result<Vec<Vec<usize>>> {
+    translate_ensemble(&[model], sources, batch_size, beam, device)
+}
+
+/// [`translate`] with an ensemble: every step decodes from the mean of the models' next-token
+/// probabilities ([`Ensemble`]). The models must share their vocabularies (models trained on
+/// the same data with different seeds or sizes); one model decodes exactly as [`translate`].
+///
+/// ```
+/// use kindling_seq::decode::BeamConfig;
+/// use kindling_seq::seq2seq::{Seq2SeqConfig, translate_ensemble};
+/// let device = kindling_core::default_device();
+/// let a = Seq2SeqConfig::new(10, 12).with_hidden_size(8).with_embedding_dim(4).init(&device)?;
+/// let b = Seq2SeqConfig::new(10, 12).with_hidden_size(6).with_embedding_dim(4).init(&device)?;
+/// let out = translate_ensemble(&[&a, &b], &[vec![4, 5]], 8, &BeamConfig::new().with_width(3).with_max_len(4), &device)?;
+/// assert!(out[0].len() <= 4);
+/// # Ok::<(), kindling_seq::SeqError>(())
+/// ```
+pub fn translate_ensemble(
+    models: &[&Seq2Seq],
+    sources: &[Vec<usize>],
+    batch_size: usize,
+    beam: &BeamConfig,
+    device: &Device,
+) -> Result<Vec<Vec<usize>>> {
     let mut order: Vec<usize> = (0..sources.len()).collect();
     order.sort_by_key(|&i| sources[i].len());
     let mut out = vec![Vec::new(); sources.len()];
@@ -329,10 +382,10 @@ pub fn translate(
             beam.max_len = 2 * lengths.iter().max().copied().unwrap_or(0) + 10;
         }
         let best: Vec<Vec<usize>> = if beam.width <= 1 {
-            model.greedy(ids, &lengths, beam.max_len)?
+            let (ensemble, states) = ensemble_search(models, ids, &lengths)?;
+            greedy(&ensemble, states, lengths.len(), BOS, EOS, beam.max_len)?
         } else {
-            model
-                .beam(ids, &lengths, &beam)?
+            beam_ensemble(models, ids, &lengths, &beam)?
                 .into_iter()
                 .map(|h| h.into_iter().next().unwrap_or_default().tokens)
                 .collect()
@@ -402,6 +455,13 @@ mod tests {
         let b4 = model.beam(ids.clone(), &lengths, &BeamConfig::new().with_width(4).with_max_len(10)).unwrap();
         let b4_right = b4.iter().zip(&test).filter(|(h, t)| h[0].tokens == t.target).count();
         assert_eq!(b4_right, test.len(), "beam 4 exact match {b4_right}/{}", test.len());
+        // An ensemble of one decodes exactly as the model; of the model twice, the same again.
+        let beam3 = BeamConfig::new().with_width(3).with_max_len(10);
+        let alone = translate(&model, &sources, 32, &beam3, &device).unwrap();
+        assert_eq!(translate_ensemble(&[&model], &sources, 32, &beam3, &device).unwrap(), alone);
+        assert_eq!(translate_ensemble(&[&model, &model], &sources, 32, &beam3, &device).unwrap(), alone);
+        let other = Seq2SeqConfig::new(12, 13).with_hidden_size(8).init(&device).unwrap();
+        assert!(translate_ensemble(&[&model, &other], &sources, 32, &beam3, &device).is_err());
 
         let dir = tempfile::tempdir().unwrap();
         save_module(&model, &dir.path().join("m.bpk")).unwrap();

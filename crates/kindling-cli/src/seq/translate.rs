@@ -13,7 +13,9 @@ use kindling_data::text::{CmuDict, Vocab, VocabConfig, in_holdout, read_parallel
 use kindling_seq::CellKind;
 use kindling_seq::attention::AttentionKind;
 use kindling_seq::decode::{BeamConfig, ErrorRates};
-use kindling_seq::seq2seq::{PairExample, Seq2Seq, Seq2SeqConfig, TeacherForcing, collate_pairs, translate};
+use kindling_seq::seq2seq::{
+    PairExample, Seq2Seq, Seq2SeqConfig, TeacherForcing, beam_ensemble, collate_pairs, translate_ensemble,
+};
 use kindling_seq::train::{EpochStats, Trainer, evaluate, load_module};
 use kindling_transfer::report::{Curve, Panel, plot_panels};
 use serde::{Deserialize, Serialize};
@@ -220,9 +222,10 @@ struct TrainArgs {
 
 #[derive(Args)]
 struct EvalArgs {
-    /// Run folder (or its model/ folder).
-    #[arg(long)]
-    model: PathBuf,
+    /// Run folder (or its model/ folder); repeat it for an ensemble that decodes from the mean
+    /// of the models' next-token probabilities (models trained on the same data: same vocabularies).
+    #[arg(long, required = true)]
+    model: Vec<PathBuf>,
     /// Evaluate on this data's test split instead of the training run's (same syntax as train).
     #[arg(long)]
     data: Option<String>,
@@ -242,9 +245,9 @@ struct EvalArgs {
 
 #[derive(Args)]
 struct PredictArgs {
-    /// Run folder (or its model/ folder).
-    #[arg(long)]
-    model: PathBuf,
+    /// Run folder (or its model/ folder); repeat it for an ensemble (as in `eval`).
+    #[arg(long, required = true)]
+    model: Vec<PathBuf>,
     /// Sources; stdin lines when none.
     sources: Vec<String>,
     /// Beam width (1: greedy).
@@ -302,16 +305,17 @@ fn pairs(v: &Vocabs, tokens: (Tokens, Tokens), groups: &[Group]) -> Vec<PairExam
         .collect()
 }
 
-/// Decodes `sources` and scores them against `refs`: error rates and the predicted token lists.
+/// Decodes `sources` (with one model or an ensemble) and scores them against `refs`: error
+/// rates and the predicted token lists.
 fn score(
-    model: &Seq2Seq,
+    models: &[&Seq2Seq],
     v: &Vocabs,
     sources: &[Vec<usize>],
     refs: &[Vec<Vec<String>>],
     beam: &BeamConfig,
     device: &Device,
 ) -> CliResult<(ErrorRates, Vec<Vec<String>>)> {
-    let out = translate(model, sources, 256, beam, device)?;
+    let out = translate_ensemble(models, sources, 256, beam, device)?;
     let predicted: Vec<Vec<String>> =
         out.iter().map(|ids| v.target.decode(ids).into_iter().map(String::from).collect()).collect();
     Ok((ErrorRates::score(&predicted, refs), predicted))
@@ -400,7 +404,7 @@ fn train(args: TrainArgs) -> CliResult {
             return Ok(None);
         }
         let mut stats = evaluate(model, &val_pairs, 256, collate_pairs, |m: &Seq2Seq, b| m.step(b), &device)?;
-        let (rates, _) = score(model, &vocabs, &val_sources, &val_refs, &greedy, &device)
+        let (rates, _) = score(&[model], &vocabs, &val_sources, &val_refs, &greedy, &device)
             .map_err(|e| kindling_seq::SeqError::Input(e.to_string()))?;
         stats.extra.insert("token_accuracy".into(), stats.accuracy);
         stats.extra.insert("wer".into(), rates.wer());
@@ -434,9 +438,9 @@ fn train(args: TrainArgs) -> CliResult {
 
     let test_started = Instant::now();
     let (test_sources, test_refs) = encode_groups(&vocabs, tokens, &test_groups);
-    let (greedy_rates, _) = score(&fit.model, &vocabs, &test_sources, &test_refs, &greedy, &device)?;
+    let (greedy_rates, _) = score(&[&fit.model], &vocabs, &test_sources, &test_refs, &greedy, &device)?;
     let beam = beam_config(m.beam, m.length_penalty);
-    let (rates, predicted) = score(&fit.model, &vocabs, &test_sources, &test_refs, &beam, &device)?;
+    let (rates, predicted) = score(&[&fit.model], &vocabs, &test_sources, &test_refs, &beam, &device)?;
     let test_seconds = test_started.elapsed().as_secs_f64();
     let sample = |i: usize| {
         let p: Vec<&str> = predicted[i].iter().map(String::as_str).collect();
@@ -491,10 +495,36 @@ fn load(path: &Path, device: &Device) -> CliResult<(Seq2Seq, ModelMeta, Vocabs)>
     Ok((model, meta, vocabs))
 }
 
+/// Loads the models of `paths` (one, or an ensemble); the metadata and vocabularies are the
+/// first's, and every other model must have the same vocabularies and tokenization.
+fn load_all(paths: &[PathBuf], device: &Device) -> CliResult<(Vec<Seq2Seq>, ModelMeta, Vocabs)> {
+    let Some((first, rest)) = paths.split_first() else {
+        return Err("--model is required".into());
+    };
+    let (model, meta, vocabs) = load(first, device)?;
+    let mut models = vec![model];
+    for path in rest {
+        let (model, m, v) = load(path, device)?;
+        let same_tokens = (&m.data.source_tokens, &m.data.target_tokens, m.data.keep_stress)
+            == (&meta.data.source_tokens, &meta.data.target_tokens, meta.data.keep_stress);
+        if v.source != vocabs.source || v.target != vocabs.target || !same_tokens {
+            return Err(format!(
+                "{} and {} have different vocabularies or tokenization: they cannot decode as an ensemble",
+                first.display(),
+                path.display()
+            )
+            .into());
+        }
+        models.push(model);
+    }
+    Ok((models, meta, vocabs))
+}
+
 fn eval(args: EvalArgs) -> CliResult {
     let started = Instant::now();
     let device = kindling_core::device_from_str(&args.device)?;
-    let (model, meta, vocabs) = load(&args.model, &device)?;
+    let (models, meta, vocabs) = load_all(&args.model, &device)?;
+    let models: Vec<&Seq2Seq> = models.iter().collect();
     let mut data = meta.data.clone();
     if let Some(d) = &args.data {
         data.data = d.clone();
@@ -506,16 +536,17 @@ fn eval(args: EvalArgs) -> CliResult {
     }
     let (sources, refs) = encode_groups(&vocabs, (splits.source_tokens, splits.target_tokens), &test);
     let beam = beam_config(args.beam, args.length_penalty);
-    let (rates, _) = score(&model, &vocabs, &sources, &refs, &beam, &device)?;
+    let (rates, _) = score(&models, &vocabs, &sources, &refs, &beam, &device)?;
     print_json_lines(&[serde_json::json!({
-        "wer": rates.wer(), "per": rates.per(), "sources": test.len(), "counts": rates,
+        "wer": rates.wer(), "per": rates.per(), "sources": test.len(), "counts": rates, "models": models.len(),
         "beam": beam.width, "length_penalty": beam.length_penalty, "seconds": started.elapsed().as_secs_f64(),
     })])
 }
 
 fn predict(args: PredictArgs) -> CliResult {
     let device = kindling_core::device_from_str(&args.device)?;
-    let (model, meta, vocabs) = load(&args.model, &device)?;
+    let (models, meta, vocabs) = load_all(&args.model, &device)?;
+    let models: Vec<&Seq2Seq> = models.iter().collect();
     let is_cmu = meta.data.data.starts_with("cmudict");
     let source_tokens =
         Tokens::parse(meta.data.source_tokens.as_deref(), if is_cmu { Tokens::Chars } else { Tokens::Words })?;
@@ -530,7 +561,7 @@ fn predict(args: PredictArgs) -> CliResult {
             continue;
         }
         let (x, lengths) = kindling_seq::batch::pad_tokens(&[&ids], &device)?;
-        let hyps = model.beam(x, &lengths, &beam.clone().with_max_len(2 * ids.len() + 10))?.remove(0);
+        let hyps = beam_ensemble(&models, x, &lengths, &beam.clone().with_max_len(2 * ids.len() + 10))?.remove(0);
         let render = |t: &[usize]| target_tokens.join(&vocabs.target.decode(t));
         let nbest: Vec<serde_json::Value> = hyps
             .iter()
