@@ -191,6 +191,30 @@ fn lm_train_eval_predict() {
     // top-k 1 is greedy, whatever the temperature.
     assert_eq!(greedy[0]["text"], lines(&ok(&kindling(&p0)))[0]["text"]);
 
+    // Fine-tuning from the trained model (--init): its first epoch starts where the run ended,
+    // below the first epoch of the run from random weights.
+    let tuned = dir.path().join("tuned");
+    let t = tuned.to_str().unwrap();
+    let mut ft: Vec<&str> = args.to_vec();
+    let at = ft.iter().position(|a| *a == "--out").unwrap();
+    ft[at + 1] = t;
+    for (flag, value) in [("--epochs", "1"), ("--hidden", "8")] {
+        let at = ft.iter().position(|a| *a == flag).unwrap();
+        ft[at + 1] = value; // --hidden is ignored: the architecture comes from --init
+    }
+    ft.push("--init");
+    ft.push(r);
+    ok(&kindling(&ft));
+    let first = |m: &serde_json::Value| m["epochs"][0]["val"]["loss"].as_f64().unwrap();
+    let tuned_metrics = assert_run_folder(&tuned, 1);
+    assert!(first(&tuned_metrics) < first(&metrics), "{} vs {}", first(&tuned_metrics), first(&metrics));
+    assert_eq!(json(&tuned.join("model/model.json"))["model"]["hidden_size"], 48);
+    let foreign = dir.path().join("foreign.txt");
+    std::fs::write(&foreign, "日本語のテキスト。".repeat(20)).unwrap();
+    ft.extend(["--data", foreign.to_str().unwrap()]);
+    let err = failed(&kindling(&ft));
+    assert!(err.contains("foreign.txt") && err.contains("vocabulary"), "{err}");
+
     // Bad input: missing file, empty text, an unknown seed character.
     let missing = dir.path().join("missing.txt");
     let err = failed(&kindling(&["seq", "lm", "eval", "--model", r, "--data", missing.to_str().unwrap()]));

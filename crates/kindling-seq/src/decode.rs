@@ -18,9 +18,9 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::{Result, SeqError};
 use crate::attention::AttentionMemory;
 use crate::attn_decoder::{AttentionDecoder, DecoderState, PreparedDecoder};
+use crate::{Result, SeqError};
 
 /// A model that decodes one token at a time (see the [module documentation](self)).
 pub trait StepDecoder {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use burn::tensor::Device;
 use clap::{Args, Subcommand};
 use kindling_core::{derive_seed, seeded_rng};
-use kindling_data::text::{CharVocab, read_text, samples};
+use kindling_data::text::{CharVocab, read_brown_text_dir, read_text, samples};
 use kindling_seq::CellKind;
 use kindling_seq::charlm::{
     CharLm, CharLmConfig, SamplingConfig, StateCarry, TbpttChunk, collate_chunks, tbptt_chunks, tbptt_plan,
@@ -41,8 +41,9 @@ enum LmCommand {
 /// Where the text comes from and how it is split.
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct TextFlags {
-    /// `moby-dick` (the opening chapters embedded in Kindling, 60k characters) or the path of a
-    /// UTF-8 text file (e.g. the whole Moby-Dick).
+    /// `moby-dick` (the opening chapters embedded in Kindling, 60k characters), the path of a
+    /// UTF-8 text file (e.g. the whole Moby-Dick), or `brown:DIR`: the Brown corpus of a
+    /// directory as running prose (6.0 M characters; e.g. to pre-train for `--init`).
     #[arg(long, default_value = "moby-dick")]
     pub data: String,
     /// Share of the characters, before the test part, held out for validation (best epoch).
@@ -62,7 +63,13 @@ struct TextSplits {
 
 impl TextFlags {
     fn load(&self) -> CliResult<String> {
-        let text = if self.data == "moby-dick" { samples::moby_dick().to_string() } else { read_text(&self.data)? };
+        let text = if self.data == "moby-dick" {
+            samples::moby_dick().to_string()
+        } else if let Some(dir) = self.data.strip_prefix("brown:") {
+            read_brown_text_dir(dir)?
+        } else {
+            read_text(&self.data)?
+        };
         if text.chars().nth(100).is_none() {
             return Err(format!(
                 "{}: {} characters of text, a language model needs at least 100",
@@ -138,6 +145,12 @@ pub struct SampleFlags {
 pub struct TrainArgs {
     #[command(flatten)]
     data: TextFlags,
+    /// Start from this trained LM (run folder or its model/ folder) instead of random weights:
+    /// fine-tuning a model pre-trained on other text. Its vocabulary and architecture are kept
+    /// (--hidden, --layers, --embedding-dim and --cell are then ignored; --dropout applies), and
+    /// every character of --data must be in its vocabulary.
+    #[arg(long)]
+    init: Option<PathBuf>,
     #[command(flatten)]
     model: ModelFlags,
     #[command(flatten)]
@@ -268,7 +281,23 @@ fn train(args: TrainArgs) -> CliResult {
     let device = kindling_core::device_from_str(&args.train.device)?;
     let text = args.data.load()?;
     let splits = args.data.splits(&text)?;
-    let vocab = CharVocab::from_text(&text);
+    let m = &args.model;
+    let (config, vocab, weights) = match &args.init {
+        Some(path) => {
+            let (dir, meta): (_, ModelMeta) = load_meta(path, "lm", "a language model")?;
+            (meta.model.with_dropout(m.dropout), load_json(&dir.join("vocab.json"))?, Some(dir.join("model.bpk")))
+        }
+        None => {
+            let vocab = CharVocab::from_text(&text);
+            let config = CharLmConfig::new(vocab.len())
+                .with_embedding_dim(m.embedding_dim)
+                .with_hidden_size(m.hidden)
+                .with_num_layers(m.layers)
+                .with_cell(m.cell.parse::<CellKind>()?)
+                .with_dropout(m.dropout);
+            (config, vocab, None)
+        }
+    };
     let all = encode(&vocab, &splits.text, &args.data.data)?;
     let mut train_ids = all[..splits.val.start].to_vec();
     if let Some(m) = args.train.max_examples {
@@ -279,13 +308,6 @@ fn train(args: TrainArgs) -> CliResult {
         ids[..args.train.max_eval.map_or(ids.len(), |m| m.min(ids.len()))].to_vec()
     };
     let (val_ids, test_ids) = (cap(&splits.val), cap(&splits.test));
-    let m = &args.model;
-    let config = CharLmConfig::new(vocab.len())
-        .with_embedding_dim(m.embedding_dim)
-        .with_hidden_size(m.hidden)
-        .with_num_layers(m.layers)
-        .with_cell(m.cell.parse::<CellKind>()?)
-        .with_dropout(m.dropout);
     let streams = args.train.batch_size.unwrap_or(32);
     let chunks = tbptt_chunks(train_ids.len(), streams, m.bptt);
     if chunks.is_empty() {
@@ -308,12 +330,16 @@ fn train(args: TrainArgs) -> CliResult {
     save_json(
         &out.join("config.json"),
         &serde_json::json!({
-            "command": "seq lm train", "data": args.data, "model_flags": m, "train_flags": args.train,
+            "command": "seq lm train", "data": args.data, "model_flags": m, "train_flags": args.train, "init": args.init,
             "model": config, "trainer": trainer_config, "streams": streams,
         }),
     )?;
     kindling_core::seed_everything(args.train.seed, &device);
-    let model = config.init(&device)?;
+    let model = match &weights {
+        // The pre-trained weights under this run's dropout (dropout holds no parameters).
+        Some(file) => load_module(config.init(&device)?, file)?,
+        None => config.init(&device)?,
+    };
     let eval = |model: &CharLm| {
         if val_ids.len() < 2 {
             return Ok(None);
@@ -448,5 +474,18 @@ mod tests {
         assert!((s.val.len() as f64 / n as f64 - 0.05).abs() < 1e-3);
         let none = TextFlags { test_fraction: 0.0, ..flags };
         assert!(none.splits(&text).unwrap().test.is_empty());
+    }
+
+    #[test]
+    fn brown_directories_load_as_prose() {
+        let dir = tempfile::tempdir().unwrap();
+        let sentence = "\tThe/at jury/nn said/vbd ``/`` no/at ''/'' ./.\n\n";
+        std::fs::write(dir.path().join("ca01"), sentence.repeat(10)).unwrap();
+        let flags =
+            TextFlags { data: format!("brown:{}", dir.path().display()), val_fraction: 0.1, test_fraction: 0.1 };
+        let text = flags.load().unwrap();
+        assert!(text.starts_with("The jury said \"no\".\n\nThe jury"), "{text}");
+        let missing = TextFlags { data: "brown:/no/such/dir".into(), ..flags };
+        assert!(missing.load().unwrap_err().to_string().contains("/no/such/dir"));
     }
 }

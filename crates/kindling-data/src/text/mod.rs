@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | sentiment TSV `id<TAB>valence<TAB>text` | [`read_sentiment`] | [`SentimentExample`] |
 //! | Brown corpus `word/tag` | [`read_brown`], [`read_brown_dir`] | [`TaggedSentence`] of [`TaggedToken`] |
+//! | Brown corpus as prose | [`read_brown_text_dir`], [`brown_running_text`] | `String` (language modelling) |
 //! | CMU Pronouncing Dictionary | [`CmuDict::read`] | [`CmuEntry`] |
 //! | parallel TSV `source<TAB>target` | [`read_parallel`] | [`ParallelPair`] |
 //! | plain UTF-8 text | [`read_text`] | `String` (+ [`CharVocab`]) |
@@ -37,7 +38,10 @@ mod sentiment;
 mod universal;
 mod vocab;
 
-pub use brown::{TaggedSentence, TaggedToken, parse_brown, read_brown, read_brown_dir, word_tag_pairs};
+pub use brown::{
+    TaggedSentence, TaggedToken, brown_running_text, parse_brown, read_brown, read_brown_dir, read_brown_text_dir,
+    word_tag_pairs,
+};
 pub use cmudict::{CmuDict, CmuEntry};
 pub use parallel::{ParallelPair, parse_parallel, read_parallel};
 pub use plain::{CharVocab, parse_text, read_text};
