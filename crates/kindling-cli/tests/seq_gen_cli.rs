@@ -209,6 +209,14 @@ fn lm_train_eval_predict() {
     let tuned_metrics = assert_run_folder(&tuned, 1);
     assert!(first(&tuned_metrics) < first(&metrics), "{} vs {}", first(&tuned_metrics), first(&metrics));
     assert_eq!(json(&tuned.join("model/model.json"))["model"]["hidden_size"], 48);
+    // The two as a mixture: never worse than their mean bits per character.
+    let bpc = |models: &[&str]| {
+        let mut a = vec!["seq", "lm", "eval"];
+        models.iter().for_each(|m| a.extend(["--model", m]));
+        lines(&ok(&kindling(&a)))[0]["bits_per_char"].as_f64().unwrap()
+    };
+    let (alone, tuned_alone, mixed) = (bpc(&[r]), bpc(&[t]), bpc(&[r, t]));
+    assert!(mixed <= (alone + tuned_alone) / 2.0 + 1e-9, "{mixed} {alone} {tuned_alone}");
     let foreign = dir.path().join("foreign.txt");
     std::fs::write(&foreign, "日本語のテキスト。".repeat(20)).unwrap();
     ft.extend(["--data", foreign.to_str().unwrap()]);

@@ -321,6 +321,105 @@ impl CharLm {
     }
 }
 
+/// A member of [`evaluate_mixture`]: a model, the text in its own character ids, and for each of
+/// its ids the id of that character in an alphabet shared by all members.
+#[derive(Debug, Clone, Copy)]
+pub struct MixtureMember<'a> {
+    /// The model, in validation mode.
+    pub model: &'a CharLm,
+    /// The text, in the model's ids.
+    pub ids: &'a [usize],
+    /// `shared[id]`: the shared-alphabet id of the model's character `id` (one per model id).
+    pub shared: &'a [usize],
+}
+
+/// Loss (nats per character), accuracy and `bits_per_char` of a **mixture** of language models:
+/// the probability of each next character is the mean of the members' probabilities (a
+/// character outside a member's vocabulary has probability 0 under it). Members may differ in
+/// vocabulary (a model pre-trained on other text) and size; they read the same text, as `streams`
+/// streams in chunks of `bptt` with their states carried, as in [`CharLm::evaluate_text`], which
+/// a mixture of one model reproduces (to rounding).
+///
+/// ```
+/// use kindling_seq::charlm::{CharLmConfig, MixtureMember, evaluate_mixture};
+/// let device = kindling_core::default_device();
+/// let a = CharLmConfig::new(3).with_hidden_size(8).with_embedding_dim(4).init(&device)?;
+/// let b = CharLmConfig::new(4).with_hidden_size(6).with_embedding_dim(4).init(&device)?;
+/// // a knows "xyz" as 0 1 2; b knows "wxyz" as 0 1 2 3.
+/// let (text_a, text_b) = (vec![0, 1, 2, 0, 1, 2, 2], vec![1, 2, 3, 1, 2, 3, 3]);
+/// let members = [
+///     MixtureMember { model: &a, ids: &text_a, shared: &[1, 2, 3] },
+///     MixtureMember { model: &b, ids: &text_b, shared: &[0, 1, 2, 3] },
+/// ];
+/// let mixed = evaluate_mixture(&members, 4, 1, 3, &device)?;
+/// let alone = a.evaluate_text(&text_a, 1, 3, &device)?;
+/// assert_eq!(mixed.count, alone.count);
+/// # Ok::<(), kindling_seq::SeqError>(())
+/// ```
+pub fn evaluate_mixture(
+    members: &[MixtureMember<'_>],
+    shared_len: usize,
+    streams: usize,
+    bptt: usize,
+    device: &Device,
+) -> Result<EvalStats> {
+    let Some(first) = members.first() else {
+        return Err(SeqError::Config("a mixture needs at least one model".into()));
+    };
+    let n = first.ids.len();
+    for (i, m) in members.iter().enumerate() {
+        let v = m.model.vocab_size();
+        if m.shared.len() != v || m.shared.iter().any(|&s| s >= shared_len) || m.ids.iter().any(|&id| id >= v) {
+            return Err(SeqError::Input(format!(
+                "mixture member {i}: its {v} ids must map into the {shared_len} shared characters"
+            )));
+        }
+        if m.ids.len() != n || m.ids.iter().zip(first.ids).any(|(&id, &f)| m.shared[id] != first.shared[f]) {
+            return Err(SeqError::Input(format!("mixture member {i} reads another text than member 0")));
+        }
+    }
+    let streams = streams.clamp(1, n.saturating_sub(1).max(1));
+    let chunks = tbptt_chunks(n, streams, bptt);
+    if chunks.is_empty() {
+        return Err(SeqError::Input(format!("a text of {n} characters is too short to evaluate")));
+    }
+    let (mut nats, mut correct, mut count) = (0.0f64, 0usize, 0usize);
+    let mut states: Vec<Option<RecurrentState>> = vec![None; members.len()];
+    let mut mix = vec![0.0f64; shared_len];
+    for batch in chunks.chunks(streams) {
+        let refs: Vec<&TbpttChunk> = batch.iter().collect();
+        let mut probs = Vec::with_capacity(members.len());
+        for (m, state) in members.iter().zip(states.iter_mut()) {
+            let b = collate_chunks(&refs, m.ids, device)?;
+            let (logits, next) = m.model.forward(b.inputs, state.take())?;
+            *state = Some(next);
+            probs.push(kindling_core::tensor::to_vec_f32(log_softmax(logits, 2))?);
+        }
+        let t = batch[0].len;
+        for (row, chunk) in batch.iter().enumerate() {
+            for step in 0..t {
+                mix.iter_mut().for_each(|p| *p = 0.0);
+                for (m, lp) in members.iter().zip(&probs) {
+                    let v = m.model.vocab_size();
+                    let at = (row * t + step) * v;
+                    for (id, &l) in lp[at..at + v].iter().enumerate() {
+                        mix[m.shared[id]] += f64::from(l).exp() / members.len() as f64;
+                    }
+                }
+                let target = first.shared[first.ids[chunk.start + step + 1]];
+                nats -= mix[target].ln();
+                let best = (0..shared_len).fold(0, |b, c| if mix[c] > mix[b] { c } else { b });
+                correct += usize::from(best == target);
+                count += 1;
+            }
+        }
+    }
+    let loss = nats / count as f64;
+    let mut stats = EvalStats { loss, accuracy: correct as f64 / count as f64, count, extra: Default::default() };
+    stats.extra.insert("bits_per_char".into(), loss / std::f64::consts::LN_2);
+    Ok(stats)
+}
+
 /// Draws an index from logits with a temperature and top-k (greedy at temperature 0).
 fn draw(logits: &[f32], config: &SamplingConfig, rng: &mut impl Rng) -> usize {
     let mut order: Vec<usize> = (0..logits.len()).collect();
@@ -400,5 +499,42 @@ mod tests {
         let whole = lm.evaluate_text(&ids, 1, 1000, &device).unwrap();
         assert!((chunked.loss - whole.loss).abs() < 1e-5, "{} {}", chunked.loss, whole.loss);
         assert_eq!(chunked.count, 40);
+    }
+
+    #[test]
+    fn mixtures_reproduce_one_model_and_beat_the_mean_of_two() {
+        let _rng = crate::test_rng_lock();
+        let device = kindling_core::default_device();
+        let lm = |v: usize, h: usize| {
+            CharLmConfig::new(v).with_hidden_size(h).with_embedding_dim(4).with_dropout(0.0).init(&device).unwrap()
+        };
+        let (a, b) = (lm(6, 8), lm(7, 5));
+        let ids_a: Vec<usize> = (0..61).map(|i| (i * 7 + 3) % 6).collect();
+        // b's ids are a's shifted by one: its id 0 is a character the text never holds.
+        let ids_b: Vec<usize> = ids_a.iter().map(|i| i + 1).collect();
+        let shared_a: Vec<usize> = (1..7).collect();
+        let shared_b: Vec<usize> = (0..7).collect();
+        let member_a = MixtureMember { model: &a, ids: &ids_a, shared: &shared_a };
+        let member_b = MixtureMember { model: &b, ids: &ids_b, shared: &shared_b };
+        let alone_a = a.evaluate_text(&ids_a, 3, 8, &device).unwrap();
+        let alone_b = b.evaluate_text(&ids_b, 3, 8, &device).unwrap();
+        let one = evaluate_mixture(&[member_a], 7, 3, 8, &device).unwrap();
+        assert!((one.loss - alone_a.loss).abs() < 1e-5, "{} {}", one.loss, alone_a.loss);
+        assert!((one.accuracy - alone_a.accuracy).abs() < 1e-9);
+        let both = evaluate_mixture(&[member_a, member_b], 7, 3, 8, &device).unwrap();
+        // log of a mean ≥ mean of logs: the mixture never loses to its members' average.
+        assert!(
+            both.loss <= (alone_a.loss + alone_b.loss) / 2.0 + 1e-6,
+            "{} {} {}",
+            both.loss,
+            alone_a.loss,
+            alone_b.loss
+        );
+        assert!(both.loss < alone_a.loss.max(alone_b.loss));
+        let other_text: Vec<usize> = ids_b.iter().map(|i| (i + 1) % 7).collect();
+        let wrong = MixtureMember { ids: &other_text, ..member_b };
+        assert!(evaluate_mixture(&[member_a, wrong], 7, 3, 8, &device).is_err());
+        assert!(evaluate_mixture(&[member_a], 5, 3, 8, &device).is_err());
+        assert!(evaluate_mixture(&[], 7, 3, 8, &device).is_err());
     }
 }

@@ -11,7 +11,8 @@ use kindling_core::{derive_seed, seeded_rng};
 use kindling_data::text::{CharVocab, read_brown_text_dir, read_text, samples};
 use kindling_seq::CellKind;
 use kindling_seq::charlm::{
-    CharLm, CharLmConfig, SamplingConfig, StateCarry, TbpttChunk, collate_chunks, tbptt_chunks, tbptt_plan,
+    CharLm, CharLmConfig, MixtureMember, SamplingConfig, StateCarry, TbpttChunk, collate_chunks, evaluate_mixture,
+    tbptt_chunks, tbptt_plan,
 };
 use kindling_seq::train::{EpochStats, Monitor, Trainer, load_module};
 use kindling_transfer::report::{Curve, Panel, plot_panels};
@@ -160,9 +161,11 @@ pub struct TrainArgs {
 /// Arguments of `kindling seq lm eval`.
 #[derive(Args)]
 pub struct EvalArgs {
-    /// Run folder (or its model/ folder).
-    #[arg(long)]
-    model: PathBuf,
+    /// Run folder (or its model/ folder); repeat it to measure the mixture of the models (the
+    /// mean of their next-character probabilities; vocabularies may differ, e.g. a model
+    /// fine-tuned from `--init` beside one trained from scratch).
+    #[arg(long, required = true)]
+    model: Vec<PathBuf>,
     /// Text to measure (default: the run's); its test split, see --split.
     #[arg(long)]
     data: Option<String>,
@@ -224,6 +227,40 @@ fn bpc(model: &CharLm, ids: &[usize], meta: &ModelMeta, device: &Device) -> CliR
         return Ok(None);
     }
     let s = model.evaluate_text(ids, meta.eval_streams, meta.bptt.max(1) * 2, device)?;
+    Ok(Some(serde_json::json!({
+        "bits_per_char": s.extra["bits_per_char"], "nats_per_char": s.loss, "accuracy": s.accuracy, "characters": s.count,
+    })))
+}
+
+/// Bits per character of the mixture of `models` on `chars` (their shared alphabet: the union of
+/// their vocabularies; every character must be in each).
+fn mixture_bpc(
+    models: &[(CharLm, ModelMeta, CharVocab)],
+    chars: &[char],
+    origin: &str,
+    device: &Device,
+) -> CliResult<Option<serde_json::Value>> {
+    if chars.len() < 2 {
+        return Ok(None);
+    }
+    let mut alphabet = std::collections::BTreeMap::new();
+    for (_, _, vocab) in models {
+        for &c in vocab.chars() {
+            let next = alphabet.len();
+            alphabet.entry(c).or_insert(next);
+        }
+    }
+    let ids = models.iter().map(|(_, _, v)| encode(v, chars, origin)).collect::<CliResult<Vec<_>>>()?;
+    let shared: Vec<Vec<usize>> =
+        models.iter().map(|(_, _, v)| v.chars().iter().map(|c| alphabet[c]).collect()).collect();
+    let members: Vec<MixtureMember<'_>> = models
+        .iter()
+        .zip(&ids)
+        .zip(&shared)
+        .map(|(((model, _, _), ids), shared)| MixtureMember { model, ids, shared })
+        .collect();
+    let meta = &models[0].1;
+    let s = evaluate_mixture(&members, alphabet.len(), meta.eval_streams, meta.bptt.max(1) * 2, device)?;
     Ok(Some(serde_json::json!({
         "bits_per_char": s.extra["bits_per_char"], "nats_per_char": s.loss, "accuracy": s.accuracy, "characters": s.count,
     })))
@@ -410,7 +447,11 @@ fn load(path: &Path, device: &Device) -> CliResult<(CharLm, ModelMeta, CharVocab
 fn eval(args: EvalArgs) -> CliResult {
     let started = Instant::now();
     let device = kindling_core::device_from_str(&args.device)?;
-    let (model, meta, vocab) = load(&args.model, &device)?;
+    let mut models = Vec::new();
+    for path in &args.model {
+        models.push(load(path, &device)?);
+    }
+    let (model, meta, vocab) = &models[0];
     let mut data = meta.data.clone();
     if let Some(d) = &args.data {
         data.data = d.clone();
@@ -423,12 +464,14 @@ fn eval(args: EvalArgs) -> CliResult {
         "all" => 0..splits.text.len(),
         o => return Err(format!("unknown --split `{o}`: expected test, validation or all").into()),
     };
-    let mut ids = encode(&vocab, &splits.text[range], &data.data)?;
-    if let Some(m) = args.max_eval {
-        ids.truncate(m);
+    let chars = &splits.text[range.start..args.max_eval.map_or(range.end, |m| range.end.min(range.start + m))];
+    let mut record = if models.len() == 1 {
+        bpc(model, &encode(vocab, chars, &data.data)?, meta, &device)?
+    } else {
+        mixture_bpc(&models, chars, &data.data, &device)?
     }
-    let mut record = bpc(&model, &ids, &meta, &device)?
-        .ok_or_else(|| format!("{}: the {} split is empty", data.data, args.split))?;
+    .ok_or_else(|| format!("{}: the {} split is empty", data.data, args.split))?;
+    record["models"] = models.len().into();
     record["split"] = args.split.into();
     record["data"] = data.data.into();
     record["seconds"] = started.elapsed().as_secs_f64().into();

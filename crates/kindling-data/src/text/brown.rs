@@ -160,7 +160,11 @@ pub fn brown_running_text(bytes: &[u8], origin: impl AsRef<Path>) -> Result<Stri
             let word = match token.rsplit_once('/') {
                 Some((w, tag)) if !w.is_empty() && !tag.is_empty() => w,
                 _ => {
-                    return Err(Error::format(origin, Some(line_no), format!("token `{token}` has no `word/tag` form")));
+                    return Err(Error::format(
+                        origin,
+                        Some(line_no),
+                        format!("token `{token}` has no `word/tag` form"),
+                    ));
                 }
             };
             let closing = word.chars().all(|c| ",.;:!?)]".contains(c));
