@@ -4,13 +4,17 @@
 //! - [`matmul`]: a safe, bounds-checked front end to the `gemm` crate (the matrix product
 //!   burn-flex uses; AVX-512 or AVX2/FMA kernels chosen at run time);
 //! - [`vectorize`]: runs a closure compiled for the widest SIMD instruction set of the CPU;
-//! - [`exp`], [`sigmoid`], [`tanh`]: branch-free `f32` functions that vectorize inside it.
+//! - [`exp`], [`sigmoid`], [`tanh`]: branch-free `f32` functions that vectorize inside it;
+//! - [`scratch`], [`recycle`]: workspaces handed back and reused instead of zero-filled anew.
 //!
 //! `gemm::gemm` takes raw pointers and strides; [`matmul`] checks that every element the strides
 //! reach lies inside the given slices and that destination rows do not overlap, then calls it.
 //! That call and the lengths set by [`par_filled`] and [`par_channels`] once every value is
 //! written are the only `unsafe` code of Kindling's kernels.
 #![allow(unsafe_code)]
+
+mod scratch;
+pub use scratch::{recycle, recycle_flex, scratch};
 
 /// A read-only strided matrix view: element `(r, c)` is `data[r * rs + c * cs]`.
 ///

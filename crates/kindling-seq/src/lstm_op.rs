@@ -22,7 +22,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Device, Tensor};
-use kindling_core::cpu::{View, flex_f32, flex_from_f32, matmul, sigmoid, tanh, vectorize};
+use kindling_core::cpu::{View, flex_f32, flex_from_f32, matmul, recycle_flex, sigmoid, tanh, vectorize};
 
 use crate::cell::{CellKind, RecurrentCell};
 
@@ -94,7 +94,9 @@ impl LstmOps for Flex {
         reverse: bool,
     ) -> FlexTensor {
         let rows = block_rows(lengths.len());
-        Self::lstm_forward(x, w_ih, w_hh, bias, h0, c0, &lengths, reverse, rows).0
+        let (out, workspace) = Self::lstm_forward(x, w_ih, w_hh, bias, h0, c0, &lengths, reverse, rows);
+        recycle_flex(workspace); // no backward pass: the next call reuses it
+        out
     }
 }
 
@@ -150,6 +152,7 @@ impl LstmKernels for Flex {
             reverse,
             block_rows,
         );
+        recycle_flex(workspace); // the next forward pass takes it back (`scratch`)
         let (t, b, g4) = (dims.t, dims.b, 4 * hd);
         [
             flex_from_f32(g.dx, [t * b, input]),

@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use kindling_core::cpu::{transpose, zeros};
+use kindling_core::cpu::{scratch, transpose};
 
 use super::{Dims, Grads, backward, forward};
 
@@ -60,7 +60,7 @@ pub(super) fn forward_blocks(
 ) -> (Vec<f32>, Vec<f32>) {
     let parts = blocks(d.b, per);
     let w_hh_t = transpose(w_hh, 4 * d.h, d.h);
-    let mut ws = zeros(d.workspace());
+    let mut ws = scratch(d.workspace()); // every value written by `forward`
     if parts.len() == 1 {
         let out = forward(d, x, w_ih, &w_hh_t, bias, h0, c0, reverse, true, &mut ws);
         return (out, ws);
