@@ -22,7 +22,9 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Device, Tensor};
-use kindling_core::cpu::{View, flex_f32, flex_from_f32, matmul, recycle_flex, sigmoid, tanh, vectorize};
+use kindling_core::cpu::{
+    View, flex_f32, flex_from_f32, matmul, recycle, recycle_flex, scratch, sigmoid, tanh, vectorize,
+};
 
 use crate::cell::{CellKind, RecurrentCell};
 
@@ -380,9 +382,10 @@ fn backward(
     let (hs, cs) = states.split_at((t_len + 1) * b * h);
     let mut dh = grad[t_len * b * h..(t_len + 1) * b * h].to_vec();
     let mut dc = grad[(t_len + 1) * b * h..].to_vec();
-    // Pre-activation gradients by time `[T*B, 4H]` and the matching previous `h`.
-    let mut dp = vec![0.0f32; t_len * b * g];
-    let mut h_prev_t = vec![0.0f32; t_len * b * h];
+    // Pre-activation gradients by time `[T*B, 4H]` and the matching previous `h`: every value
+    // is written below (recycled workspaces, see `scratch`).
+    let mut dp = scratch(t_len * b * g);
+    let mut h_prev_t = scratch(t_len * b * h);
     let mut dh_rec = vec![0.0f32; b * h];
     for s in (0..t_len).rev() {
         let t = d.time(s, reverse);
@@ -394,6 +397,7 @@ fn backward(
             || {
                 for r in 0..b {
                     if t >= d.lengths[r] {
+                        step_dp[r * g..(r + 1) * g].fill(0.0);
                         continue; // state and its gradient pass through unchanged
                     }
                     let a = &gates[(t * b + r) * g..(t * b + r + 1) * g];
@@ -438,6 +442,8 @@ fn backward(
     for row in dp.chunks_exact(g) {
         db.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
     }
+    recycle(dp);
+    recycle(h_prev_t);
     Grads { dx, dw_ih, dw_hh, db, dh0: dh, dc0: dc }
 }
 

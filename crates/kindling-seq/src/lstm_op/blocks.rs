@@ -171,6 +171,7 @@ mod tests {
         for reverse in [false, true] {
             for (one, two) in run(1, reverse).iter().zip(run(2, reverse)) {
                 assert_eq!(one.len(), two.len());
+                assert!(one.iter().chain(&two).all(|v| v.is_finite()), "a value read before it was written");
                 let diff = one.iter().zip(&two).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
                 assert!(diff <= 1e-5, "reverse {reverse}: max |diff| {diff}");
             }
