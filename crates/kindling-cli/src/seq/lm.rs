@@ -14,7 +14,7 @@ use kindling_seq::charlm::{
     CharLm, CharLmConfig, MixtureMember, SamplingConfig, StateCarry, TbpttChunk, collate_chunks, evaluate_mixture,
     tbptt_chunks, tbptt_plan,
 };
-use kindling_seq::train::{EpochStats, Monitor, Trainer, load_module};
+use kindling_seq::train::{EpochStats, EvalStats, Monitor, Trainer, load_module};
 use kindling_transfer::report::{Curve, Panel, plot_panels};
 use serde::{Deserialize, Serialize};
 
@@ -226,10 +226,14 @@ fn bpc(model: &CharLm, ids: &[usize], meta: &ModelMeta, device: &Device) -> CliR
     if ids.len() < 2 {
         return Ok(None);
     }
-    let s = model.evaluate_text(ids, meta.eval_streams, meta.bptt.max(1) * 2, device)?;
-    Ok(Some(serde_json::json!({
+    Ok(Some(stats_json(&model.evaluate_text(ids, meta.eval_streams, meta.bptt.max(1) * 2, device)?)))
+}
+
+/// The JSON record of a measurement.
+fn stats_json(s: &EvalStats) -> serde_json::Value {
+    serde_json::json!({
         "bits_per_char": s.extra["bits_per_char"], "nats_per_char": s.loss, "accuracy": s.accuracy, "characters": s.count,
-    })))
+    })
 }
 
 /// Bits per character of the mixture of `models` on `chars` (their shared alphabet: the union of
@@ -260,10 +264,7 @@ fn mixture_bpc(
         .map(|(((model, _, _), ids), shared)| MixtureMember { model, ids, shared })
         .collect();
     let meta = &models[0].1;
-    let s = evaluate_mixture(&members, alphabet.len(), meta.eval_streams, meta.bptt.max(1) * 2, device)?;
-    Ok(Some(serde_json::json!({
-        "bits_per_char": s.extra["bits_per_char"], "nats_per_char": s.loss, "accuracy": s.accuracy, "characters": s.count,
-    })))
+    Ok(Some(stats_json(&evaluate_mixture(&members, alphabet.len(), meta.eval_streams, meta.bptt.max(1) * 2, device)?)))
 }
 
 fn generate(model: &CharLm, vocab: &CharVocab, s: &SampleFlags, device: &Device) -> CliResult<String> {
