@@ -261,6 +261,13 @@ fn translate_train_eval_predict_and_ensembles() {
     };
     let single = eval(&[r]);
     assert_eq!(single["wer"].as_f64().unwrap(), wer, "{single}");
+    let listed = dir.path().join("predictions.jsonl");
+    let l = listed.to_str().unwrap();
+    ok(&kindling(&["seq", "translate", "eval", "--model", r, "--max-eval", "150", "--beam", "2", "--predictions", l]));
+    let rows = lines(&std::fs::read_to_string(&listed).unwrap());
+    assert_eq!(rows.len(), 150);
+    let wrong = rows.iter().filter(|p| p["correct"] == false).count();
+    assert_eq!(wrong as f64 / 150.0, wer);
     let twice = eval(&[r, r]);
     assert_eq!(twice["models"], 2);
     assert!((twice["wer"].as_f64().unwrap() - wer).abs() <= 0.01, "{twice} vs {wer}");

@@ -238,6 +238,10 @@ struct EvalArgs {
     /// Test on at most this many sources.
     #[arg(long)]
     max_eval: Option<usize>,
+    /// Also write every test source's prediction, references and whether it is right, one JSON
+    /// object per line, to this file (error analysis).
+    #[arg(long)]
+    predictions: Option<PathBuf>,
     /// Device: cpu, ndarray, cuda[:N].
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -536,7 +540,24 @@ fn eval(args: EvalArgs) -> CliResult {
     }
     let (sources, refs) = encode_groups(&vocabs, (splits.source_tokens, splits.target_tokens), &test);
     let beam = beam_config(args.beam, args.length_penalty);
-    let (rates, _) = score(&models, &vocabs, &sources, &refs, &beam, &device)?;
+    let (rates, predicted) = score(&models, &vocabs, &sources, &refs, &beam, &device)?;
+    if let Some(path) = &args.predictions {
+        let target_tokens = splits.target_tokens;
+        let lines: Vec<String> = test
+            .iter()
+            .zip(&predicted)
+            .zip(&refs)
+            .map(|((g, p), r)| {
+                let words: Vec<&str> = p.iter().map(String::as_str).collect();
+                serde_json::json!({
+                    "source": g.source, "predicted": target_tokens.join(&words), "references": g.targets,
+                    "correct": r.contains(p),
+                })
+                .to_string()
+            })
+            .collect();
+        kindling_core::fs::write_atomic(path, (lines.join("\n") + "\n").as_bytes())?;
+    }
     print_json_lines(&[serde_json::json!({
         "wer": rates.wer(), "per": rates.per(), "sources": test.len(), "counts": rates, "models": models.len(),
         "beam": beam.width, "length_penalty": beam.length_penalty, "seconds": started.elapsed().as_secs_f64(),
