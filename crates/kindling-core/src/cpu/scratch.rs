@@ -45,7 +45,7 @@ pub fn scratch(len: usize) -> Vec<f32> {
     v
 }
 
-/// Hands a buffer back for [`scratch`] (kept among the [`KEEP`] largest).
+/// Hands a buffer back for [`scratch`] (the pool keeps the 8 largest).
 pub fn recycle(v: Vec<f32>) {
     if v.capacity() == 0 {
         return;
