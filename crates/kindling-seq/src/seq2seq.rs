@@ -278,18 +278,13 @@ impl Seq2Seq {
 
     /// Greedy decoding of source ids `[B, S]`: up to `max_len` target ids per sequence.
     pub fn greedy(&self, source: Tensor<2, Int>, lengths: &[usize], max_len: usize) -> Result<Vec<Vec<usize>>> {
-        let device = source.device();
-        let enc = self.encode(source, lengths)?;
-        let search = AttentionSearch::new(&self.decoder, &device);
-        greedy(&search, search.start(enc.state, enc.memory), lengths.len(), BOS, EOS, max_len)
+        let (search, state) = ensemble_search(&[self], source, lengths)?;
+        greedy(&search, state, lengths.len(), BOS, EOS, max_len)
     }
 
     /// Beam search over source ids `[B, S]`: the best hypotheses of each sequence, best first.
     pub fn beam(&self, source: Tensor<2, Int>, lengths: &[usize], config: &BeamConfig) -> Result<Vec<Vec<Hypothesis>>> {
-        let device = source.device();
-        let enc = self.encode(source, lengths)?;
-        let search = AttentionSearch::new(&self.decoder, &device);
-        beam_search(&search, search.start(enc.state, enc.memory), lengths.len(), config, BOS, EOS)
+        beam_ensemble(&[self], source, lengths, config)
     }
 }
 
