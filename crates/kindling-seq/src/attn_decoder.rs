@@ -319,10 +319,40 @@ impl AttentionDecoder {
 /// # Ok::<(), kindling_core::Error>(())
 /// ```
 pub fn sequence_loss(logits: Tensor<3>, targets: Tensor<2, Int>, lengths: &[usize]) -> StepOutput {
+    smoothed_sequence_loss(logits, targets, lengths, 0.0)
+}
+
+/// [`sequence_loss`] with label smoothing `epsilon` (Szegedy et al. 2016): each token's target
+/// is `1 − ε` on the gold id plus `ε / V` spread over the whole vocabulary, so the loss is
+/// `(1 − ε) · (−log p_gold) + ε · mean_v(−log p_v)` (PyTorch's `label_smoothing`). An `epsilon`
+/// of 0 is the plain cross-entropy; the correct count is the same either way.
+///
+/// ```
+/// use burn::tensor::{Int, Tensor};
+/// use kindling_seq::attn_decoder::{sequence_loss, smoothed_sequence_loss};
+/// let d = kindling_core::default_device();
+/// let logits = Tensor::<3>::from_floats([[[0.0, 3.0]]], &d);
+/// let targets = Tensor::<2, Int>::from_ints([[1]], &d);
+/// let plain = sequence_loss(logits.clone(), targets.clone(), &[1]).loss.into_scalar::<f32>();
+/// let smooth = smoothed_sequence_loss(logits, targets, &[1], 0.1).loss.into_scalar::<f32>();
+/// // −log p: 0.0486 (gold) and 3.0486 (other); 0.9 · 0.0486 + 0.1 · (0.0486 + 3.0486) / 2
+/// assert!((plain - 0.0486).abs() < 1e-3 && (smooth - 0.1986).abs() < 1e-3);
+/// ```
+pub fn smoothed_sequence_loss(
+    logits: Tensor<3>,
+    targets: Tensor<2, Int>,
+    lengths: &[usize],
+    epsilon: f32,
+) -> StepOutput {
     let [b, t] = targets.dims();
     let count: usize = lengths.iter().map(|&l| l.min(t)).sum();
     let mask = length_mask(lengths, t, &logits.device());
-    let picked = log_softmax(logits.clone(), 2).gather(2, targets.clone().unsqueeze_dim::<3>(2)).reshape([b, t]);
+    let log_p = log_softmax(logits.clone(), 2);
+    let mut picked = log_p.clone().gather(2, targets.clone().unsqueeze_dim::<3>(2)).reshape([b, t]);
+    if epsilon > 0.0 {
+        let spread = log_p.mean_dim(2).reshape([b, t]);
+        picked = picked * (1.0 - epsilon) + spread * epsilon;
+    }
     let loss = (picked * mask.clone()).sum().neg() / count.max(1) as f32;
     let hits = logits.argmax(2).reshape([b, t]).equal(targets).float() * mask;
     StepOutput::new(loss, count).with_correct(hits.sum())
@@ -384,5 +414,33 @@ mod tests {
         let la = decoder.forward(&memory, state.clone(), a, &[3], Some(all.clone())).unwrap();
         let lb = decoder.forward(&memory, state, b, &[3], Some(all)).unwrap();
         assert_eq!(la.into_data(), lb.into_data());
+    }
+
+    /// Label smoothing against the definition, per token, with padding left out of the mean.
+    #[test]
+    fn smoothed_loss_matches_definition() {
+        let device = kindling_core::default_device();
+        let raw: Vec<f32> = (0..2 * 3 * 4).map(|k| ((k * 7919) % 13) as f32 / 4.0 - 1.5).collect();
+        let logits = Tensor::<3>::from_data(TensorData::new(raw.clone(), [2, 3, 4]), &device);
+        let gold = [[1usize, 3, 0], [2, 2, 1]];
+        let targets = Tensor::<2, Int>::from_ints([[1, 3, 0], [2, 2, 1]], &device);
+        let lengths = [3, 1];
+        for eps in [0.0f32, 0.1, 0.3] {
+            let mut want = 0.0f64;
+            for (row, &len) in lengths.iter().enumerate() {
+                for t in 0..len {
+                    let z = &raw[(row * 3 + t) * 4..][..4];
+                    let lse = z.iter().map(|&v| f64::from(v).exp()).sum::<f64>().ln();
+                    let nll = |v: usize| lse - f64::from(z[v]);
+                    let spread = (0..4).map(nll).sum::<f64>() / 4.0;
+                    want += (1.0 - f64::from(eps)) * nll(gold[row][t]) + f64::from(eps) * spread;
+                }
+            }
+            want /= 4.0;
+            let got = smoothed_sequence_loss(logits.clone(), targets.clone(), &lengths, eps);
+            assert_eq!(got.count, 4);
+            let got = f64::from(got.loss.into_scalar::<f32>());
+            assert!((got - want).abs() < 1e-5, "ε {eps}: {got} vs {want}");
+        }
     }
 }

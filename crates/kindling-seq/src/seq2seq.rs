@@ -17,7 +17,9 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::attention::{AttentionKind, AttentionMemory};
-use crate::attn_decoder::{AttentionDecoder, AttentionDecoderConfig, DecoderState, sequence_loss};
+use crate::attn_decoder::{
+    AttentionDecoder, AttentionDecoderConfig, DecoderState, sequence_loss, smoothed_sequence_loss,
+};
 use crate::batch::pad_tokens;
 use crate::decode::{AttentionSearch, BeamConfig, Ensemble, Hypothesis, SearchState, beam_search, greedy};
 use crate::train::StepOutput;
@@ -274,6 +276,17 @@ impl Seq2Seq {
     pub fn step(&self, batch: Seq2SeqBatch) -> Result<StepOutput> {
         let logits = self.forward(&batch)?;
         Ok(sequence_loss(logits, batch.targets, &batch.target_lengths))
+    }
+
+    /// [`step`](Self::step) with label smoothing `epsilon` (see [`smoothed_sequence_loss`]): a
+    /// training loss; validate with the plain [`step`](Self::step).
+    /// `epsilon` outside `[0, 1)` is an error.
+    pub fn step_smoothed(&self, batch: Seq2SeqBatch, epsilon: f32) -> Result<StepOutput> {
+        if !(0.0..1.0).contains(&epsilon) {
+            return Err(SeqError::Config(format!("label smoothing must be in [0, 1), got {epsilon}")));
+        }
+        let logits = self.forward(&batch)?;
+        Ok(smoothed_sequence_loss(logits, batch.targets, &batch.target_lengths, epsilon))
     }
 
     /// Greedy decoding of source ids `[B, S]`: up to `max_len` target ids per sequence.

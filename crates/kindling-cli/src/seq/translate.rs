@@ -202,6 +202,9 @@ pub struct ModelFlags {
     /// Epochs of the linear teacher-forcing decay.
     #[arg(long, default_value_t = 0)]
     pub tf_decay_epochs: usize,
+    /// Label smoothing ε of the training loss (0: plain cross-entropy; validation stays plain).
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f64,
     /// Beam width of the test decoding (1: greedy).
     #[arg(long, default_value_t = 5)]
     pub beam: usize,
@@ -387,6 +390,11 @@ fn train(args: TrainArgs) -> CliResult {
         .with_dropout(m.dropout);
     let tf = TeacherForcing { start: m.tf_start, end: m.tf_end, decay_epochs: m.tf_decay_epochs };
     tf.validate()?;
+    if !(0.0..1.0).contains(&m.label_smoothing) {
+        let why = format!("--label-smoothing must be in [0, 1), got {}", m.label_smoothing);
+        return Err(kindling_seq::SeqError::Config(why).into());
+    }
+    let smoothing = m.label_smoothing as f32;
     let train_pairs = pairs(&vocabs, tokens, &train_groups);
     let mut val_pairs = pairs(&vocabs, tokens, &val_groups);
     val_pairs.sort_by_key(|p| p.source.len());
@@ -432,7 +440,7 @@ fn train(args: TrainArgs) -> CliResult {
             epoch.set(e);
             batch_no.set(0);
         })
-        .fit(model, &train_pairs, collate, |m: &Seq2Seq, b| m.step(b), eval, &device)?;
+        .fit(model, &train_pairs, collate, |m: &Seq2Seq, b| m.step_smoothed(b, smoothing), eval, &device)?;
     save_model_dir(
         &out,
         &fit.model,
