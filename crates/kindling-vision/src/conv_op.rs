@@ -12,8 +12,8 @@
 //! - input gradient: `dX[g] = col2im(Wᵀ · dY[g])`, skipped when the input needs no gradient
 //!   (the image batch of a network's stem), like the weight gradient of a frozen layer.
 //!
-//! Column matrices of narrow maps (output rows under 16 values) are gathered through a table of
-//! input offsets ([`narrow`]), wider ones copied row by row ([`wide`]). Stride-1 convolutions on
+//! Column matrices of narrow maps (output rows under 16 values) are copied from zero-bordered
+//! planes in runs of a fixed width ([`narrow`]), wider ones row by row ([`wide`]). Stride-1 convolutions on
 //! maps of 28×28 and more skip the column matrix: one product per kernel tap reads the
 //! zero-padded images at the tap's offset ([`shifted`]). Images go in groups, a multiple of the
 //! thread count, each a single-threaded product.
@@ -179,13 +179,13 @@ struct Scratch {
 }
 
 /// Group `gi`'s images: their column matrix `[C·kh·kw, k·OH·OW]` (or the image itself for an
-/// ungrouped pointwise convolution), through `table` for narrow maps.
+/// ungrouped pointwise convolution), through zero-bordered planes for narrow maps.
 fn group_cols<'a>(
     g: &Geom,
     x: &'a [f32],
     images: std::ops::Range<usize>,
     cols: &'a mut Vec<f32>,
-    table: Option<&narrow::Table>,
+    pad: Option<&narrow::Padded>,
 ) -> &'a [f32] {
     let (chw, ohow) = (g.c * g.h * g.w, g.ohow());
     if images.len() == 1 && g.pointwise() {
@@ -194,8 +194,8 @@ fn group_cols<'a>(
     cols.clear();
     cols.reserve(g.ckk() * images.len() * ohow);
     let x = &x[images.start * chw..images.end * chw];
-    match table {
-        Some(table) => narrow::im2col(g, table, x, images.len(), cols),
+    match pad {
+        Some(pad) => narrow::im2col(g, pad, x, images.len(), cols),
         None => wide::im2col(g, x, cols),
     }
     debug_assert_eq!(cols.len(), g.ckk() * images.len() * ohow);
@@ -240,7 +240,7 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
     let par = plan.parallel_products();
     let shifted = shifted::applies(g);
     let wt = if shifted { shifted::tap_major(g, w) } else { Vec::new() };
-    let table = (g.ow < narrow::NARROW).then(|| narrow::Table::new(g));
+    let pad = (g.ow < narrow::NARROW).then(|| narrow::Padded::new(g));
     for_groups(&plan, Some(&mut out), g.co * ohow, |images, dst, scratch| {
         let Some(dst) = dst else { return };
         let k = images.len();
@@ -248,11 +248,11 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
             shifted::forward_group(g, x, &wt, images, dst, scratch, par);
         } else if k == 1 {
             let Scratch { cols, .. } = scratch;
-            let cols = group_cols(g, x, images, cols, table.as_ref());
+            let cols = group_cols(g, x, images, cols, pad.as_ref());
             matmul(g.co, ckk, ohow, dst, ohow, View::rows(w, ckk), View::rows(cols, ohow), par);
         } else {
             let Scratch { cols, block, .. } = scratch;
-            let cols = group_cols(g, x, images, cols, table.as_ref());
+            let cols = group_cols(g, x, images, cols, pad.as_ref());
             block.resize(g.co * k * ohow, 0.0);
             matmul(g.co, ckk, k * ohow, block, k * ohow, View::rows(w, ckk), View::rows(cols, k * ohow), par);
             for (i, image) in dst.chunks_exact_mut(g.co * ohow).enumerate() {
@@ -279,7 +279,7 @@ fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Opt
     let par = plan.parallel_products();
     let shifted = shifted::applies(g);
     let wt = if shifted { shifted::tap_major(g, w) } else { Vec::new() };
-    let table = (g.ow < narrow::NARROW).then(|| narrow::Table::new(g));
+    let pad = (g.ow < narrow::NARROW).then(|| narrow::Padded::new(g));
     let scratch = for_groups(&plan, dx.as_deref_mut(), chw, |images, dxg, scratch| {
         let (k, n0) = (images.len(), images.start);
         if shifted {
@@ -303,7 +303,7 @@ fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Opt
         };
         if need[1] {
             dw.resize(g.co * ckk, 0.0);
-            let cols = group_cols(g, x, images.clone(), cols, table.as_ref());
+            let cols = group_cols(g, x, images.clone(), cols, pad.as_ref());
             let cols_t = View { data: cols, rs: 1, cs: ld };
             matmul_add(g.co, ld, ckk, dw, ckk, View::rows(dy_g, ld), cols_t, par);
         }
@@ -314,8 +314,8 @@ fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Opt
             } else {
                 cols.resize(ckk * ld, 0.0);
                 matmul(ckk, g.co, ld, cols, ld, w_t, View::rows(dy_g, ld), par);
-                match &table {
-                    Some(table) => narrow::col2im(g, table, cols, k, dxg),
+                match &pad {
+                    Some(pad) => narrow::col2im(g, pad, cols, k, dxg),
                     None => {
                         for (i, dxn) in dxg.chunks_exact_mut(chw).enumerate() {
                             wide::col2im(g, cols, ld, i * ohow, dxn);
@@ -491,7 +491,7 @@ mod tests {
 
     /// Forward against the definition, backward against finite differences of `sum(y · r)`,
     /// over strides, asymmetric padding, 1×1, grouped and single-image products, narrow maps
-    /// (gather tables) and wide ones.
+    /// (zero-bordered planes) and wide ones.
     #[test]
     fn matches_direct_convolution_and_finite_differences() {
         let cases = [
@@ -501,7 +501,7 @@ mod tests {
             ([2, 2, 9, 7], [2, 2, 5, 5], [2, 3, 2, 2, 2, 2]),
             // Large enough for one image per product (1×1 in place).
             ([2, 3, 24, 20], [2, 3, 1, 1], [1, 1, 0, 0, 0, 0]),
-            // Output rows of 16 and more: im2col row by row (the narrower ones go through tables).
+            // Output rows of 16 and more: im2col row by row (the narrower ones through padded planes).
             ([3, 2, 20, 20], [2, 2, 3, 3], [1, 1, 1, 1, 1, 1]),
             ([1, 2, 40, 36], [2, 2, 3, 3], [2, 2, 1, 1, 1, 1]),
             // Stride 1 with 5×5 kernels and asymmetric padding.

@@ -1,5 +1,5 @@
 //! im2col and col2im row by row, for output rows of [`NARROW`](super::narrow::NARROW) values and
-//! more (narrower maps go through the gather tables of [`narrow`](super::narrow)).
+//! more (narrower maps go through the zero-bordered planes of [`narrow`](super::narrow)).
 
 use super::Geom;
 
