@@ -17,9 +17,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::attention::{AttentionKind, AttentionMemory};
-use crate::attn_decoder::{
-    AttentionDecoder, AttentionDecoderConfig, DecoderState, sequence_loss, smoothed_sequence_loss,
-};
+use crate::attn_decoder::{AttentionDecoder, AttentionDecoderConfig, DecoderState, smoothed_sequence_loss};
 use crate::batch::pad_tokens;
 use crate::decode::{AttentionSearch, BeamConfig, Ensemble, Hypothesis, SearchState, beam_search, greedy};
 use crate::train::StepOutput;
@@ -274,8 +272,7 @@ impl Seq2Seq {
     /// Masked cross-entropy over target tokens (`<eos>` included) and correct-token count: the
     /// trainer's `loss` closure.
     pub fn step(&self, batch: Seq2SeqBatch) -> Result<StepOutput> {
-        let logits = self.forward(&batch)?;
-        Ok(sequence_loss(logits, batch.targets, &batch.target_lengths))
+        self.step_smoothed(batch, 0.0)
     }
 
     /// [`step`](Self::step) with label smoothing `epsilon` (see [`smoothed_sequence_loss`]): a
