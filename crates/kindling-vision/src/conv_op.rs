@@ -13,9 +13,9 @@
 //!   (the image batch of a network's stem), like the weight gradient of a frozen layer.
 //!
 //! Column matrices of narrow maps (output rows under 16 values) are copied from zero-bordered
-//! planes in runs of a fixed width ([`narrow`]), wider ones row by row ([`wide`]). Stride-1 convolutions on
-//! maps of 28×28 and more skip the column matrix: one product per kernel tap reads the
-//! zero-padded images at the tap's offset ([`shifted`]). Images go in groups, a multiple of the
+//! planes in runs of a fixed width ([`narrow`]), wider ones row by row ([`wide`]). Stride-1
+//! convolutions on maps of 28×28 and more skip the column matrix: one product per kernel tap
+//! reads the zero-padded images at the tap's offset ([`shifted`]). Images go in groups, a multiple of the
 //! thread count, each a single-threaded product.
 //!
 //! Kernel taps that only ever read padding (a 3×3 kernel on a 1×1 map: ResNet's last stage on

@@ -39,6 +39,9 @@ impl Padded {
     /// Copies image plane `src` (`H·W`) into the interior of `dst` (whose border stays as it is).
     fn fill(&self, g: &Geom, src: &[f32], dst: &mut [f32]) {
         let (rows, width) = self.inside(g);
+        if g.w == 0 {
+            return;
+        }
         for (iy, row) in src.chunks_exact(g.w).take(rows).enumerate() {
             dst[(iy + g.pt) * self.cols + g.pl..][..width].copy_from_slice(&row[..width]);
         }
@@ -47,6 +50,9 @@ impl Padded {
     /// The interior of `src` into image plane `dst` (`H·W`, overwritten; pixels no tap reads get 0).
     fn crop(&self, g: &Geom, src: &[f32], dst: &mut [f32]) {
         let (rows, width) = self.inside(g);
+        if g.w == 0 {
+            return;
+        }
         for (iy, row) in dst.chunks_exact_mut(g.w).enumerate() {
             row.fill(0.0);
             if iy < rows {
