@@ -14,50 +14,44 @@ use super::Geom;
 pub(super) const NARROW: usize = 16;
 
 /// The zero-bordered plane: `rows × cols`, image pixel `(iy, ix)` at `(iy + pt, ix + pl)`, tap
-/// `(ki, kj)` of output `(oy, ox)` reading `(oy·sh + ki, ox·sw + kj)` (never outside it).
+/// `(ki, kj)` of output `(oy, ox)` reading `(oy·sh + ki, ox·sw + kj)` (never outside it). Of the
+/// image, the first `in_rows` rows and `in_width` values of each land inside (an image larger than
+/// the taps reach, such as a stride that skips its last row, is cropped).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Padded {
     rows: usize,
     cols: usize,
+    in_rows: usize,
+    in_width: usize,
 }
 
 impl Padded {
     pub(super) fn new(g: &Geom) -> Self {
-        Self { rows: (g.oh.max(1) - 1) * g.sh + g.kh, cols: (g.ow.max(1) - 1) * g.sw + g.kw }
+        let rows = (g.oh.max(1) - 1) * g.sh + g.kh;
+        let cols = (g.ow.max(1) - 1) * g.sw + g.kw;
+        let in_rows = g.h.min(rows.saturating_sub(g.pt));
+        let in_width = g.w.min(cols.saturating_sub(g.pl));
+        Self { rows, cols, in_rows, in_width }
     }
 
     fn len(&self) -> usize {
         self.rows * self.cols
     }
 
-    /// The image rows and the number of values per row that land inside the padded plane (an
-    /// image larger than the taps reach, such as a stride that skips its last row, is cropped).
-    fn inside(&self, g: &Geom) -> (usize, usize) {
-        (g.h.min(self.rows.saturating_sub(g.pt)), g.w.min(self.cols.saturating_sub(g.pl)))
-    }
-
     /// Copies image plane `src` (`H·W`) into the interior of `dst` (whose border stays as it is).
     fn fill(&self, g: &Geom, src: &[f32], dst: &mut [f32]) {
-        let (rows, width) = self.inside(g);
-        if g.w == 0 {
-            return;
-        }
-        for (iy, row) in src.chunks_exact(g.w).take(rows).enumerate() {
-            dst[(iy + g.pt) * self.cols + g.pl..][..width].copy_from_slice(&row[..width]);
+        for iy in 0..self.in_rows {
+            dst[(iy + g.pt) * self.cols + g.pl..][..self.in_width].copy_from_slice(&src[iy * g.w..][..self.in_width]);
         }
     }
 
     /// The interior of `src` into image plane `dst` (`H·W`, overwritten; pixels no tap reads get 0).
     fn crop(&self, g: &Geom, src: &[f32], dst: &mut [f32]) {
-        let (rows, width) = self.inside(g);
-        if g.w == 0 {
-            return;
+        if (self.in_rows, self.in_width) != (g.h, g.w) {
+            dst.fill(0.0);
         }
-        for (iy, row) in dst.chunks_exact_mut(g.w).enumerate() {
-            row.fill(0.0);
-            if iy < rows {
-                row[..width].copy_from_slice(&src[(iy + g.pt) * self.cols + g.pl..][..width]);
-            }
+        for iy in 0..self.in_rows {
+            dst[iy * g.w..][..self.in_width].copy_from_slice(&src[(iy + g.pt) * self.cols + g.pl..][..self.in_width]);
         }
     }
 }
@@ -121,13 +115,12 @@ pub(super) fn col2im(g: &Geom, pad: &Padded, cols: &[f32], k: usize, dx: &mut [f
 fn col2im_rows<const OW: usize>(g: &Geom, pad: &Padded, cols: &[f32], k: usize, dx: &mut [f32]) {
     let (hw, ohow, chw, plane) = (g.h * g.w, g.ohow(), g.c * g.h * g.w, pad.len());
     let mut planes = vec![0.0f32; k * plane];
-    let mut r = 0;
     for c in 0..g.c {
         planes.fill(0.0);
         for ki in 0..g.kh {
             for kj in 0..g.kw {
-                let row = &cols[r * k * ohow..][..k * ohow];
-                r += 1;
+                // Row `(c, ki, kj)` of the column matrix.
+                let row = &cols[((c * g.kh + ki) * g.kw + kj) * k * ohow..][..k * ohow];
                 for (dst, vals) in planes.chunks_exact_mut(plane).zip(row.chunks_exact(ohow)) {
                     for (oy, vals) in vals.chunks_exact(OW).enumerate() {
                         let start = (oy * g.sh + ki) * pad.cols + kj;
