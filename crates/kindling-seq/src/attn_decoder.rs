@@ -322,6 +322,20 @@ pub fn sequence_loss(logits: Tensor<3>, targets: Tensor<2, Int>, lengths: &[usiz
     smoothed_sequence_loss(logits, targets, lengths, 0.0)
 }
 
+/// Checks a label-smoothing `epsilon` for [`smoothed_sequence_loss`]: it must lie in `[0, 1)`.
+///
+/// ```
+/// use kindling_seq::attn_decoder::check_label_smoothing;
+/// assert!(check_label_smoothing(0.1).is_ok());
+/// assert!(check_label_smoothing(1.0).is_err());
+/// ```
+pub fn check_label_smoothing(epsilon: f32) -> Result<()> {
+    if !(0.0..1.0).contains(&epsilon) {
+        return Err(SeqError::Config(format!("label smoothing must be in [0, 1), got {epsilon}")));
+    }
+    Ok(())
+}
+
 /// [`sequence_loss`] with label smoothing `epsilon` (Szegedy et al. 2016): each token's target
 /// is `1 − ε` on the gold id plus `ε / V` spread over the whole vocabulary, so the loss is
 /// `(1 − ε) · (−log p_gold) + ε · mean_v(−log p_v)` (PyTorch's `label_smoothing`). An `epsilon`

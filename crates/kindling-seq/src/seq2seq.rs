@@ -17,7 +17,9 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::attention::{AttentionKind, AttentionMemory};
-use crate::attn_decoder::{AttentionDecoder, AttentionDecoderConfig, DecoderState, smoothed_sequence_loss};
+use crate::attn_decoder::{
+    AttentionDecoder, AttentionDecoderConfig, DecoderState, check_label_smoothing, smoothed_sequence_loss,
+};
 use crate::batch::pad_tokens;
 use crate::decode::{AttentionSearch, BeamConfig, Ensemble, Hypothesis, SearchState, beam_search, greedy};
 use crate::train::StepOutput;
@@ -279,9 +281,7 @@ impl Seq2Seq {
     /// training loss; validate with the plain [`step`](Self::step).
     /// `epsilon` outside `[0, 1)` is an error.
     pub fn step_smoothed(&self, batch: Seq2SeqBatch, epsilon: f32) -> Result<StepOutput> {
-        if !(0.0..1.0).contains(&epsilon) {
-            return Err(SeqError::Config(format!("label smoothing must be in [0, 1), got {epsilon}")));
-        }
+        check_label_smoothing(epsilon)?;
         let logits = self.forward(&batch)?;
         Ok(smoothed_sequence_loss(logits, batch.targets, &batch.target_lengths, epsilon))
     }

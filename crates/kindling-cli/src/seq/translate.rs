@@ -390,11 +390,8 @@ fn train(args: TrainArgs) -> CliResult {
         .with_dropout(m.dropout);
     let tf = TeacherForcing { start: m.tf_start, end: m.tf_end, decay_epochs: m.tf_decay_epochs };
     tf.validate()?;
-    if !(0.0..1.0).contains(&m.label_smoothing) {
-        let why = format!("--label-smoothing must be in [0, 1), got {}", m.label_smoothing);
-        return Err(kindling_seq::SeqError::Config(why).into());
-    }
     let smoothing = m.label_smoothing as f32;
+    kindling_seq::attn_decoder::check_label_smoothing(smoothing)?;
     let train_pairs = pairs(&vocabs, tokens, &train_groups);
     let mut val_pairs = pairs(&vocabs, tokens, &val_groups);
     val_pairs.sort_by_key(|p| p.source.len());
