@@ -8,7 +8,8 @@
 //!
 //! - forward: `Y[g] = W · im2col(X[g]) + b` (`[Co, C·kh·kw] × [C·kh·kw, k·OH·OW]`);
 //! - weight gradient: `dW = Σ_g dY[g] · im2col(X[g])ᵀ` (one accumulating product per group,
-//!   one accumulator per thread);
+//!   one accumulator per thread), from the column matrices the forward pass kept when they are
+//!   small (up to [`KEEP_BYTES`] per convolution: small maps, whose im2col costs most per FLOP);
 //! - input gradient: `dX[g] = col2im(Wᵀ · dY[g])`, skipped when the input needs no gradient
 //!   (the image batch of a network's stem), like the weight gradient of a frozen layer.
 //!
@@ -41,6 +42,7 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Device, Tensor};
 use kindling_core::cpu::{View, flex_f32, flex_from_f32, matmul, matmul_add, zeros};
 use rayon::prelude::*;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The im2col + gemm convolution as a backend operation.
 #[backend_extension(Flex, Autodiff)]
@@ -57,15 +59,35 @@ pub trait ConvGemmOps: Backend {
 
 /// Host kernels behind [`ConvGemmOps`] (burn-flex).
 pub trait ConvGemmKernels: Backend {
-    /// Gradients of `x`, `weight` and `bias` from the output gradient; `None` where `need` is false.
+    /// [`ConvGemmOps::conv2d_gemm`], also returning the column matrices it built when they fit
+    /// [`KEEP_BYTES`] (for the weight gradient of the backward pass).
+    fn conv2d_gemm_keep(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        spec: [usize; 6],
+    ) -> (FloatTensor<Self>, Option<Arc<KeptCols>>);
+
+    /// Gradients of `x`, `weight` and `bias` from the output gradient; `None` where `need` is
+    /// false. `kept`: the forward pass's column matrices, if it kept them.
     fn conv2d_gemm_backward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         spec: [usize; 6],
         need: [bool; 3],
+        kept: Option<Arc<KeptCols>>,
     ) -> [Option<FloatTensor<Self>>; 3];
 }
+
+/// Column matrices are kept from the forward pass for the weight gradient when they take at
+/// most this many bytes per convolution (ResNet-18 on 32×32 images, batch 64: 9.4 MiB for a
+/// first-stage convolution; larger maps rebuild them rather than hold hundreds of MiB).
+pub const KEEP_BYTES: usize = 16 << 20;
+
+/// The column matrix of every group of a forward pass, in group order.
+#[derive(Debug, Default)]
+pub struct KeptCols(Vec<Vec<f32>>);
 
 /// A convolution's sizes.
 #[derive(Debug, Clone, Copy)]
@@ -202,13 +224,14 @@ fn group_cols<'a>(
     cols
 }
 
-/// Runs `job(images of the group, their part of out, scratch)` for every group, spread as `plan` says
-/// (`out`, when given, holds `per_image` elements per image); returns the workers' scratch.
+/// Runs `job(group index, images of the group, their part of out, scratch)` for every group,
+/// spread as `plan` says (`out`, when given, holds `per_image` elements per image); returns the
+/// workers' scratch.
 fn for_groups(
     plan: &Plan,
     out: Option<&mut [f32]>,
     per_image: usize,
-    job: impl Fn(std::ops::Range<usize>, Option<&mut [f32]>, &mut Scratch) + Sync,
+    job: impl Fn(usize, std::ops::Range<usize>, Option<&mut [f32]>, &mut Scratch) + Sync,
 ) -> Vec<Scratch> {
     let mut work: Vec<Vec<_>> = (0..plan.workers).map(|_| Vec::new()).collect();
     // An empty batch has no group to run.
@@ -218,47 +241,60 @@ fn for_groups(
             for gi in groups {
                 let (part, rest) = std::mem::take(&mut out).split_at_mut(plan.images(gi).len() * per_image);
                 out = rest;
-                work[gi % plan.workers].push((plan.images(gi), Some(part)));
+                work[gi % plan.workers].push((gi, plan.images(gi), Some(part)));
             }
         }
-        None => groups.for_each(|gi| work[gi % plan.workers].push((plan.images(gi), None))),
+        None => groups.for_each(|gi| work[gi % plan.workers].push((gi, plan.images(gi), None))),
     }
     work.into_par_iter()
         .map(|jobs| {
             let mut scratch = Scratch::default();
-            for (images, part) in jobs {
-                job(images, part, &mut scratch);
+            for (gi, images, part) in jobs {
+                job(gi, images, part, &mut scratch);
             }
             scratch
         })
         .collect()
 }
 
-fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+/// Whether the forward pass builds column matrices worth keeping for the backward pass: not
+/// for shifted-image products or an image that is its own column matrix, nor beyond [`KEEP_BYTES`].
+fn keeps_cols(g: &Geom, plan: &Plan) -> bool {
+    let own = plan.groups == g.n && g.pointwise();
+    !shifted::applies(g) && !own && g.ckk() * g.n * g.ohow() * size_of::<f32>() <= KEEP_BYTES
+}
+
+/// The output `[N, Co, OH, OW]` and, if `keep` and [`keeps_cols`], every group's column matrix.
+fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], keep: bool) -> (Vec<f32>, Option<KeptCols>) {
     let (ohow, ckk, plan) = (g.ohow(), g.ckk(), Plan::new(g));
     let mut out = zeros(g.n * g.co * ohow);
     let par = plan.parallel_products();
     let shifted = shifted::applies(g);
     let wt = if shifted { shifted::tap_major(g, w) } else { Vec::new() };
     let pad = (g.ow < narrow::NARROW).then(|| narrow::Padded::new(g));
-    for_groups(&plan, Some(&mut out), g.co * ohow, |images, dst, scratch| {
+    let kept = (keep && keeps_cols(g, &plan)).then(|| Mutex::new(vec![Vec::new(); plan.groups]));
+    for_groups(&plan, Some(&mut out), g.co * ohow, |gi, images, dst, scratch| {
         let Some(dst) = dst else { return };
         let k = images.len();
         if shifted {
             shifted::forward_group(g, x, &wt, images, dst, scratch, par);
-        } else if k == 1 {
-            let Scratch { cols, .. } = scratch;
-            let cols = group_cols(g, x, images, cols, pad.as_ref());
-            matmul(g.co, ckk, ohow, dst, ohow, View::rows(w, ckk), View::rows(cols, ohow), par);
         } else {
             let Scratch { cols, block, .. } = scratch;
-            let cols = group_cols(g, x, images, cols, pad.as_ref());
-            block.resize(g.co * k * ohow, 0.0);
-            matmul(g.co, ckk, k * ohow, block, k * ohow, View::rows(w, ckk), View::rows(cols, k * ohow), par);
-            for (i, image) in dst.chunks_exact_mut(g.co * ohow).enumerate() {
-                for (o, row) in image.chunks_exact_mut(ohow).enumerate() {
-                    row.copy_from_slice(&block[o * k * ohow + i * ohow..][..ohow]);
+            let cols_g = group_cols(g, x, images, cols, pad.as_ref());
+            if k == 1 {
+                matmul(g.co, ckk, ohow, dst, ohow, View::rows(w, ckk), View::rows(cols_g, ohow), par);
+            } else {
+                block.resize(g.co * k * ohow, 0.0);
+                matmul(g.co, ckk, k * ohow, block, k * ohow, View::rows(w, ckk), View::rows(cols_g, k * ohow), par);
+                for (i, image) in dst.chunks_exact_mut(g.co * ohow).enumerate() {
+                    for (o, row) in image.chunks_exact_mut(ohow).enumerate() {
+                        row.copy_from_slice(&block[o * k * ohow + i * ohow..][..ohow]);
+                    }
                 }
+            }
+            if let Some(kept) = &kept {
+                // The group's matrix moves out; the worker's next group builds in a fresh one.
+                kept.lock().unwrap_or_else(PoisonError::into_inner)[gi] = std::mem::take(cols);
             }
         }
         // An empty `bias` (none) ends the zip at once.
@@ -268,11 +304,19 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
             }
         }
     });
-    out
+    (out, kept.map(|k| KeptCols(k.into_inner().unwrap_or_else(PoisonError::into_inner))))
 }
 
-/// `(dx, dw, db)` for the parts in `need`.
-fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Option<Vec<f32>>; 3] {
+/// `(dx, dw, db)` for the parts in `need`; the weight gradient reads the column matrices of
+/// `kept` (from [`forward`] on the same input) instead of rebuilding them.
+fn backward(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    need: [bool; 3],
+    kept: Option<&KeptCols>,
+) -> [Option<Vec<f32>>; 3] {
     let (chw, ohow, ckk, plan) = (g.c * g.h * g.w, g.ohow(), g.ckk(), Plan::new(g));
     // Zeroed: `col2im` adds into it.
     let mut dx = need[0].then(|| zeros(g.n * chw));
@@ -280,7 +324,7 @@ fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Opt
     let shifted = shifted::applies(g);
     let wt = if shifted { shifted::tap_major(g, w) } else { Vec::new() };
     let pad = (g.ow < narrow::NARROW).then(|| narrow::Padded::new(g));
-    let scratch = for_groups(&plan, dx.as_deref_mut(), chw, |images, dxg, scratch| {
+    let scratch = for_groups(&plan, dx.as_deref_mut(), chw, |gi, images, dxg, scratch| {
         let (k, n0) = (images.len(), images.start);
         if shifted {
             let dy_g = &dy[n0 * g.co * ohow..(n0 + k) * g.co * ohow];
@@ -303,7 +347,11 @@ fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Opt
         };
         if need[1] {
             dw.resize(g.co * ckk, 0.0);
-            let cols = group_cols(g, x, images.clone(), cols, pad.as_ref());
+            // A kept matrix is empty where the image was its own (a 1×1 convolution's lone image).
+            let cols = match kept.map(|k| &k.0[gi]).filter(|c| !c.is_empty()) {
+                Some(kept) => kept,
+                None => group_cols(g, x, images.clone(), cols, pad.as_ref()),
+            };
             let cols_t = View { data: cols, rs: 1, cs: ld };
             matmul_add(g.co, ld, ckk, dw, ckk, View::rows(dy_g, ld), cols_t, par);
         }
@@ -347,25 +395,47 @@ fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32], need: [bool; 3]) -> [Opt
     [dx, dw, db]
 }
 
+/// The forward pass on burn-flex tensors, keeping the column matrices if `keep`.
+fn flex_forward(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+    spec: [usize; 6],
+    keep: bool,
+) -> (FlexTensor, Option<KeptCols>) {
+    let g = Geom::new(x.layout().shape(), weight.layout().shape(), spec);
+    let (out, kept) = forward(&g, &flex_f32(x), &flex_f32(weight), &flex_f32(bias), keep);
+    (flex_from_f32(out, [g.n, g.co, g.oh, g.ow]), kept)
+}
+
 impl ConvGemmOps for Flex {
     fn conv2d_gemm(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, spec: [usize; 6]) -> FlexTensor {
-        let g = Geom::new(x.layout().shape(), weight.layout().shape(), spec);
-        let out = forward(&g, &flex_f32(&x), &flex_f32(&weight), &flex_f32(&bias));
-        flex_from_f32(out, [g.n, g.co, g.oh, g.ow])
+        flex_forward(&x, &weight, &bias, spec, false).0
     }
 }
 
 impl ConvGemmKernels for Flex {
+    fn conv2d_gemm_keep(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        spec: [usize; 6],
+    ) -> (FlexTensor, Option<Arc<KeptCols>>) {
+        let (out, kept) = flex_forward(&x, &weight, &bias, spec, true);
+        (out, kept.map(Arc::new))
+    }
+
     fn conv2d_gemm_backward(
         x: FlexTensor,
         weight: FlexTensor,
         grad: FlexTensor,
         spec: [usize; 6],
         need: [bool; 3],
+        kept: Option<Arc<KeptCols>>,
     ) -> [Option<FlexTensor>; 3] {
         let (xs, ws) = (x.layout().shape().to_vec(), weight.layout().shape().to_vec());
         let g = Geom::new(&xs, &ws, spec);
-        let [dx, dw, db] = backward(&g, &flex_f32(&x), &flex_f32(&weight), &flex_f32(&grad), need);
+        let [dx, dw, db] = backward(&g, &flex_f32(&x), &flex_f32(&weight), &flex_f32(&grad), need, kept.as_deref());
         [
             dx.map(|v| flex_from_f32(v, [xs[0], xs[1], xs[2], xs[3]])),
             dw.map(|v| flex_from_f32(v, [ws[0], ws[1], ws[2], ws[3]])),
@@ -378,14 +448,14 @@ impl ConvGemmKernels for Flex {
 struct ConvBackward;
 
 impl<B: Backend + ConvGemmKernels> Backward<B, 3> for ConvBackward {
-    /// `x`, `weight`, spec.
-    type State = (FloatTensor<B>, FloatTensor<B>, [usize; 6]);
+    /// `x`, `weight`, spec, the forward pass's column matrices.
+    type State = (FloatTensor<B>, FloatTensor<B>, [usize; 6], Option<Arc<KeptCols>>);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let (x, weight, spec) = ops.state;
+        let (x, weight, spec, kept) = ops.state;
         let grad = grads.consume::<B>(&ops.node);
         let need = [0, 1, 2].map(|i| ops.parents[i].is_some());
-        let out = B::conv2d_gemm_backward(x, weight, grad, spec, need);
+        let out = B::conv2d_gemm_backward(x, weight, grad, spec, need, kept);
         for (parent, g) in ops.parents.into_iter().zip(out) {
             if let (Some(node), Some(g)) = (parent, g) {
                 grads.register::<B>(node.id, g);
@@ -401,12 +471,18 @@ impl<B: Backend + ConvGemmOps + ConvGemmKernels, C: CheckpointStrategy> ConvGemm
         bias: FloatTensor<Self>,
         spec: [usize; 6],
     ) -> FloatTensor<Self> {
+        // The column matrices serve the weight gradient only: a frozen layer does not keep them.
+        let weight_grad = weight.is_tracked();
         let nodes = [x.node(), weight.node(), bias.node()];
         let (x, weight, bias) = (x.into_primitive(), weight.into_primitive(), bias.into_primitive());
         match ConvBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let out = B::conv2d_gemm(x.clone(), weight.clone(), bias, spec);
-                prep.finish((x, weight, spec), out)
+                let (out, kept) = if weight_grad {
+                    B::conv2d_gemm_keep(x.clone(), weight.clone(), bias, spec)
+                } else {
+                    (B::conv2d_gemm(x.clone(), weight.clone(), bias, spec), None)
+                };
+                prep.finish((x, weight, spec, kept), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::conv2d_gemm(x, weight, bias, spec)),
         }
@@ -452,131 +528,4 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn val(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|k| ((k as u32).wrapping_mul(2654435761).wrapping_add(seed * 40503) % 1000) as f32 / 1000.0 - 0.5)
-            .collect()
-    }
-
-    /// Direct convolution, the definition.
-    fn direct(g: &Geom, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
-        let mut y = vec![0.0f32; g.n * g.co * g.ohow()];
-        for n in 0..g.n {
-            for o in 0..g.co {
-                for oy in 0..g.oh {
-                    for ox in 0..g.ow {
-                        let mut s = b[o];
-                        for c in 0..g.c {
-                            for ki in 0..g.kh {
-                                for kj in 0..g.kw {
-                                    let iy = (oy * g.sh + ki) as isize - g.pt as isize;
-                                    let ix = (ox * g.sw + kj) as isize - g.pl as isize;
-                                    if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
-                                        let xi = ((n * g.c + c) * g.h + iy as usize) * g.w + ix as usize;
-                                        s += x[xi] * w[((o * g.c + c) * g.kh + ki) * g.kw + kj];
-                                    }
-                                }
-                            }
-                        }
-                        y[((n * g.co + o) * g.oh + oy) * g.ow + ox] = s;
-                    }
-                }
-            }
-        }
-        y
-    }
-
-    /// Forward against the definition, backward against finite differences of `sum(y · r)`,
-    /// over strides, asymmetric padding, 1×1, grouped and single-image products, narrow maps
-    /// (zero-bordered planes) and wide ones.
-    #[test]
-    fn matches_direct_convolution_and_finite_differences() {
-        let cases = [
-            ([3, 2, 7, 6], [4, 2, 3, 3], [1, 1, 1, 1, 1, 1]),
-            ([1, 3, 8, 9], [2, 3, 3, 2], [2, 2, 0, 1, 1, 0]),
-            ([2, 4, 5, 5], [3, 4, 1, 1], [1, 1, 0, 0, 0, 0]),
-            ([2, 2, 9, 7], [2, 2, 5, 5], [2, 3, 2, 2, 2, 2]),
-            // Large enough for one image per product (1×1 in place).
-            ([2, 3, 24, 20], [2, 3, 1, 1], [1, 1, 0, 0, 0, 0]),
-            // Output rows of 16 and more: im2col row by row (the narrower ones through padded planes).
-            ([3, 2, 20, 20], [2, 2, 3, 3], [1, 1, 1, 1, 1, 1]),
-            ([1, 2, 40, 36], [2, 2, 3, 3], [2, 2, 1, 1, 1, 1]),
-            // Stride 1 with 5×5 kernels and asymmetric padding.
-            ([2, 3, 6, 7], [2, 3, 5, 5], [1, 1, 2, 2, 2, 2]),
-            ([2, 2, 5, 6], [3, 2, 2, 2], [1, 1, 0, 1, 0, 1]),
-            ([1, 2, 4, 5], [2, 2, 3, 3], [1, 1, 0, 2, 1, 1]),
-        ];
-        for (xs, ws, spec) in cases {
-            assert!(!shifted::applies(&Geom::new(&xs, &ws, spec)), "{xs:?} {ws:?}: im2col cases");
-            check(xs, ws, spec);
-        }
-    }
-
-    /// An empty batch gives an empty output and gradients of the right sizes, on every path.
-    #[test]
-    fn empty_batch() {
-        for (xs, ws, spec) in
-            [([0, 2, 24, 24], [3, 2, 3, 3], [1, 1, 1, 1, 1, 1]), ([0, 2, 5, 5], [3, 2, 3, 3], [2, 2, 1, 1, 1, 1])]
-        {
-            let g = Geom::new(&xs, &ws, spec);
-            let (x, w) = (Vec::new(), val(ws.iter().product(), 1));
-            assert!(forward(&g, &x, &w, &[]).is_empty());
-            let [dx, dw, _] = backward(&g, &x, &w, &[], [true, true, false]);
-            assert_eq!((dx.map(|d| d.len()), dw.map(|d| d.len())), (Some(0), Some(w.len())));
-        }
-    }
-
-    /// The same for stride-1 convolutions through the shifted-image products: one image and
-    /// groups of images per product, a non-square kernel with asymmetric padding.
-    #[test]
-    fn shifted_products_match_direct_convolution_and_finite_differences() {
-        let cases = [
-            ([2, 2, 24, 24], [2, 2, 3, 3], [1, 1, 1, 1, 1, 1]),
-            ([5, 2, 11, 11], [3, 2, 2, 2], [1, 1, 0, 1, 0, 1]),
-            ([2, 2, 24, 23], [2, 2, 2, 3], [1, 1, 0, 1, 1, 1]),
-        ];
-        for (xs, ws, spec) in cases {
-            let g = Geom::new(&xs, &ws, spec);
-            assert!(shifted::applies(&g), "{xs:?} {ws:?}: shifted-image cases");
-            assert_eq!(Plan::new(&g).groups < xs[0], xs[0] == 5, "{xs:?}: grouping");
-            check(xs, ws, spec);
-        }
-    }
-
-    fn check(xs: [usize; 4], ws: [usize; 4], spec: [usize; 6]) {
-        let g = Geom::new(&xs, &ws, spec);
-        let (x, w, b) = (val(xs.iter().product(), 1), val(ws.iter().product(), 2), val(ws[0], 3));
-        let y = forward(&g, &x, &w, &b);
-        let reference = direct(&g, &x, &w, &b);
-        let max = y.iter().zip(&reference).map(|(a, r)| (a - r).abs()).fold(0.0f32, f32::max);
-        assert!(max < 1e-5, "{xs:?} {ws:?} {spec:?}: forward off by {max}");
-        let r = val(y.len(), 4);
-        let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
-            direct(&g, x, w, b).iter().zip(&r).map(|(&a, &c)| f64::from(a) * f64::from(c)).sum()
-        };
-        let [dx, dw, db] = backward(&g, &x, &w, &r, [true, true, true]);
-        let analytic = [dx.unwrap_or_default(), dw.unwrap_or_default(), db.unwrap_or_default()];
-        for (which, grad) in analytic.iter().enumerate() {
-            let len = [x.len(), w.len(), b.len()][which];
-            assert_eq!(grad.len(), len);
-            for k in (0..len).step_by(5) {
-                let mut args = [x.clone(), w.clone(), b.clone()];
-                args[which][k] += 1e-2;
-                let up = loss(&args[0], &args[1], &args[2]);
-                args[which][k] -= 2e-2;
-                let down = loss(&args[0], &args[1], &args[2]);
-                let numeric = (up - down) / 2e-2;
-                assert!(
-                    (numeric - f64::from(grad[k])).abs() < 1e-3,
-                    "{xs:?} input {which}[{k}]: {numeric} vs {}",
-                    grad[k]
-                );
-            }
-        }
-        let [dx, dw, db] = backward(&g, &x, &w, &r, [false, true, false]);
-        assert!(dx.is_none() && db.is_none() && dw.is_some());
-    }
-}
+mod tests;
