@@ -266,7 +266,8 @@ impl AttentionDecoder {
 
     /// The cells arranged once for step-by-step decoding.
     pub fn prepare(&self) -> PreparedDecoder {
-        PreparedDecoder { cells: self.rnn.layers.iter().map(|l| l.forward.prepare()).collect() }
+        let cell = |l: &crate::stack::RecurrentLayer| l.forward.prepare(self.rnn.recurrent_weight(&l.forward));
+        PreparedDecoder { cells: self.rnn.layers.iter().map(cell).collect() }
     }
 
     /// One decoding step: the logits `[B, V]` of the next token after `tokens` `[B]`, the

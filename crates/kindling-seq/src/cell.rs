@@ -152,8 +152,9 @@ impl RecurrentCell {
         self.weight_ih.val().is_tracked()
     }
 
-    /// Transposes the weights and folds the biases for one forward pass.
-    pub(crate) fn prepare(&self) -> PreparedCell {
+    /// Transposes the weights and folds the biases for one forward pass, with `weight_hh` the
+    /// cell's recurrent matrix (or it under weight dropout: one mask for every step of the pass).
+    pub(crate) fn prepare(&self, weight_hh: Tensor<2>) -> PreparedCell {
         let h = self.hidden_size;
         let w_ih = self.weight_ih.val();
         let device = w_ih.device();
@@ -182,7 +183,7 @@ impl RecurrentCell {
             kind: self.kind,
             hidden_size: h,
             w_ih_t: w_ih.transpose(),
-            w_hh_t: self.weight_hh.val().transpose(),
+            w_hh_t: weight_hh.transpose(),
             bias_in,
             b_hn,
             lstm_scale,

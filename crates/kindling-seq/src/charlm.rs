@@ -50,6 +50,9 @@ pub struct CharLmConfig {
     /// Dropout on embeddings, between layers and before the head.
     #[config(default = 0.2)]
     pub dropout: f64,
+    /// Weight dropout on the recurrent matrices ([`RecurrentConfig::weight_dropout`]).
+    #[config(default = 0.0)]
+    pub weight_dropout: f64,
 }
 
 impl CharLmConfig {
@@ -64,6 +67,7 @@ impl CharLmConfig {
         let rnn = RecurrentConfig::new(self.cell, self.embedding_dim, self.hidden_size)
             .with_num_layers(self.num_layers)
             .with_dropout(self.dropout)
+            .with_weight_dropout(self.weight_dropout)
             .init(device)?;
         Ok(CharLm {
             embedding: EmbeddingConfig::new(self.vocab_size, self.embedding_dim).init(device),

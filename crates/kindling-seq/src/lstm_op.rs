@@ -221,10 +221,12 @@ pub(crate) fn applies(kind: CellKind, x: &Tensor<2>) -> bool {
     kind == CellKind::Lstm && device.is_autodiff() && device == Device::flex() && x.dtype() == DType::F32
 }
 
-/// One direction of an LSTM layer through the fused op: `x` time-major `[T*B, I]`. Returns the
-/// outputs `[T*B, H]` and the final `h` and `c` `[B, H]`.
+/// One direction of an LSTM layer through the fused op: `x` time-major `[T*B, I]`, `weight_hh`
+/// the cell's recurrent matrix (or it under weight dropout). Returns the outputs `[T*B, H]` and
+/// the final `h` and `c` `[B, H]`.
 pub(crate) fn run(
     cell: &RecurrentCell,
+    weight_hh: Tensor<2>,
     x: Tensor<2>,
     h0: Option<Tensor<2>>,
     c0: Option<Tensor<2>>,
@@ -243,7 +245,7 @@ pub(crate) fn run(
     let out = Tensor::<2>::from_dispatch(Dispatch::lstm_sequence(
         x.into_dispatch(),
         cell.weight_ih.val().into_dispatch(),
-        cell.weight_hh.val().into_dispatch(),
+        weight_hh.into_dispatch(),
         bias.into_dispatch(),
         h0.into_dispatch(),
         c0.into_dispatch(),

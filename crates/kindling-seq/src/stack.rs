@@ -40,6 +40,12 @@ pub struct RecurrentConfig {
     /// Dropout probability on the outputs of every layer but the last (training only).
     #[config(default = 0.0)]
     pub dropout: f64,
+    /// Weight dropout (DropConnect on the recurrent matrices, as in AWD-LSTM): in training, each
+    /// entry of every `weight_hh` is zeroed with this probability (the rest scaled by
+    /// `1 / (1 - p)`), one mask per forward pass shared by all its time steps. Regularises the
+    /// recurrence itself, which dropout between layers leaves alone.
+    #[config(default = 0.0)]
+    pub weight_dropout: f64,
     /// Whether the cells have the biases `b_ih` and `b_hh`.
     #[config(default = true)]
     pub bias: bool,
@@ -64,8 +70,10 @@ impl RecurrentConfig {
         if self.num_layers == 0 {
             return bad("num_layers must be at least 1".into());
         }
-        if !self.dropout.is_finite() || !(0.0..1.0).contains(&self.dropout) {
-            return bad(format!("dropout must be in [0, 1), got {}", self.dropout));
+        for (name, p) in [("dropout", self.dropout), ("weight_dropout", self.weight_dropout)] {
+            if !p.is_finite() || !(0.0..1.0).contains(&p) {
+                return bad(format!("{name} must be in [0, 1), got {p}"));
+            }
         }
         Ok(())
     }
@@ -84,6 +92,7 @@ impl RecurrentConfig {
         Ok(Recurrent {
             layers,
             dropout: DropoutConfig::new(self.dropout).init(),
+            weight_dropout: DropoutConfig::new(self.weight_dropout).init(),
             kind: self.kind,
             input_size: self.input_size,
             hidden_size: self.hidden_size,
@@ -190,6 +199,8 @@ pub struct Recurrent {
     pub layers: Vec<RecurrentLayer>,
     /// Dropout between layers.
     pub dropout: Dropout,
+    /// Weight dropout on the recurrent matrices ([`RecurrentConfig::weight_dropout`]).
+    pub weight_dropout: Dropout,
     /// The recurrence.
     #[module(skip)]
     pub kind: CellKind,
@@ -233,6 +244,12 @@ impl Recurrent {
     /// Features per output step, `D * H`.
     pub fn output_size(&self) -> usize {
         self.num_directions() * self.hidden_size
+    }
+
+    /// `cell`'s recurrent matrix for one forward pass: under weight dropout in training, with a
+    /// fresh mask; otherwise the matrix itself.
+    pub(crate) fn recurrent_weight(&self, cell: &RecurrentCell) -> Tensor<2> {
+        self.weight_dropout.forward(cell.weight_hh.val())
     }
 
     /// Runs the stack over a batch-first input `[B, T, I]`.
@@ -309,7 +326,8 @@ impl Recurrent {
                 let mut ys = Vec::with_capacity(dirs);
                 for (d, cell) in cells.enumerate() {
                     let (h, c) = (h0.next().flatten(), c0.next().flatten());
-                    let (y, h, c) = crate::lstm_op::run(cell, x.clone(), h, c, &lens, d == 1);
+                    let (y, h, c) =
+                        crate::lstm_op::run(cell, self.recurrent_weight(cell), x.clone(), h, c, &lens, d == 1);
                     ys.push(y);
                     h_n.push(h);
                     c_n.push(c);
@@ -331,7 +349,7 @@ impl Recurrent {
             let cells = std::iter::once(&layer.forward).chain(layer.reverse.as_ref());
             let mut dir_outputs = Vec::with_capacity(dirs);
             for (d, cell) in cells.enumerate() {
-                let prepared = cell.prepare();
+                let prepared = cell.prepare(self.recurrent_weight(cell));
                 let xp = match &inputs {
                     LayerInput::Whole(x) => slice_steps(prepared.project_all((**x).clone()), batch),
                     LayerInput::Steps(s) => s.iter().map(|x| prepared.project_step(x.clone())).collect(),

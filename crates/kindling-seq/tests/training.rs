@@ -1,9 +1,9 @@
-//! Training through the layers: a ragged many-to-one task is learned, and dropout acts only
-//! between layers and only in training.
+//! Training through the layers: a ragged many-to-one task is learned, dropout acts only
+//! between layers and only in training, and weight dropout masks the recurrent matrices.
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{DropoutConfig, Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use kindling_seq::{CellKind, Recurrent, RecurrentConfig};
@@ -97,4 +97,40 @@ fn dropout_acts_between_layers_in_training_only() {
     // Training projects step by step, validation in one matmul: equal up to rounding.
     let d = kindling_core::tensor::max_abs_diff(&out(&one, x.clone()), &out(&one.valid(), x.inner()));
     assert!(d < 1e-6, "no dropout after the last layer (max|diff| {d:e})");
+}
+
+/// Weight dropout (DropConnect on `weight_hh`): in training, the gradient of a dropped entry is
+/// exactly zero although every time step reads the matrix (one mask per forward pass, shared by
+/// the steps), about `p` of the entries are dropped, and validation runs the plain matrix. For
+/// the fused LSTM op and the per-step path (GRU) alike.
+#[test]
+fn weight_dropout_masks_the_recurrent_matrices_once_per_pass() {
+    let device = kindling_core::default_device().autodiff();
+    kindling_core::seed_everything(5, &device);
+    let x = Tensor::<3>::random([4, 7, 3], Distribution::Normal(0.0, 1.0), &device);
+    for kind in [CellKind::Lstm, CellKind::Gru] {
+        let zero_share = |p: f64| {
+            let rnn = RecurrentConfig::new(kind, 3, 16).with_weight_dropout(p).init(&device).expect("init");
+            let (out, _) = rnn.forward(x.clone(), None, None).expect("forward");
+            let grads = out.powi_scalar(2).sum().backward();
+            let g = rnn.layers[0].forward.weight_hh.val().grad(&grads).expect("weight_hh gradient");
+            let g = kindling_core::tensor::to_vec_f32(g).expect("floats");
+            g.iter().filter(|&&v| v == 0.0).count() as f64 / g.len() as f64
+        };
+        assert_eq!(zero_share(0.0), 0.0, "{kind:?}: no entry dropped without weight dropout");
+        let dropped = zero_share(0.5);
+        assert!((0.4..0.6).contains(&dropped), "{kind:?}: {dropped} of the entries dropped for p = 0.5");
+
+        let rnn = RecurrentConfig::new(kind, 3, 16).with_weight_dropout(0.5).init(&device).expect("init");
+        let out = |rnn: &Recurrent, x: Tensor<3>| {
+            kindling_core::tensor::to_vec_f32(rnn.forward(x, None, None).expect("forward").0).expect("floats")
+        };
+        assert_ne!(out(&rnn, x.clone()), out(&rnn, x.clone()), "{kind:?}: a fresh mask per pass");
+        let mut plain = rnn.clone();
+        plain.weight_dropout = DropoutConfig::new(0.0).init();
+        let (a, b) = (out(&rnn.valid(), x.clone().inner()), out(&plain.valid(), x.clone().inner()));
+        let d = kindling_core::tensor::max_abs_diff(&a, &b);
+        assert!(d < 1e-6, "{kind:?}: validation without weight dropout (max|diff| {d:e})");
+    }
+    assert!(RecurrentConfig::new(CellKind::Lstm, 3, 4).with_weight_dropout(1.0).validate().is_err());
 }

@@ -114,6 +114,10 @@ pub struct ModelFlags {
     /// Dropout on embeddings, between layers and before the head.
     #[arg(long, default_value_t = 0.1)]
     pub dropout: f64,
+    /// Weight dropout: share of the recurrent matrices' entries zeroed in training, one mask per
+    /// batch (DropConnect, as in AWD-LSTM; 0: none).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_dropout: f64,
     /// Truncated-BPTT length: steps back-propagated per batch.
     #[arg(long, default_value_t = 100)]
     pub bptt: usize,
@@ -148,7 +152,7 @@ pub struct TrainArgs {
     data: TextFlags,
     /// Start from this trained LM (run folder or its model/ folder) instead of random weights:
     /// fine-tuning a model pre-trained on other text. Its vocabulary and architecture are kept
-    /// (--hidden, --layers, --embedding-dim and --cell are then ignored; --dropout applies), and
+    /// (--hidden, --layers, --embedding-dim and --cell are then ignored; --dropout and --weight-dropout apply), and
     /// every character of --data must be in its vocabulary.
     #[arg(long)]
     init: Option<PathBuf>,
@@ -323,7 +327,11 @@ fn train(args: TrainArgs) -> CliResult {
     let (config, vocab, weights) = match &args.init {
         Some(path) => {
             let (dir, meta): (_, ModelMeta) = load_meta(path, "lm", "a language model")?;
-            (meta.model.with_dropout(m.dropout), load_json(&dir.join("vocab.json"))?, Some(dir.join("model.bpk")))
+            (
+                meta.model.with_dropout(m.dropout).with_weight_dropout(m.weight_dropout),
+                load_json(&dir.join("vocab.json"))?,
+                Some(dir.join("model.bpk")),
+            )
         }
         None => {
             let vocab = CharVocab::from_text(&text);
@@ -332,7 +340,8 @@ fn train(args: TrainArgs) -> CliResult {
                 .with_hidden_size(m.hidden)
                 .with_num_layers(m.layers)
                 .with_cell(m.cell.parse::<CellKind>()?)
-                .with_dropout(m.dropout);
+                .with_dropout(m.dropout)
+                .with_weight_dropout(m.weight_dropout);
             (config, vocab, None)
         }
     };
