@@ -27,6 +27,8 @@ use burn::tensor::{DType, Device, Tensor};
 use kindling_core::cpu::{flex_f32, flex_from_f32, par_channels, par_filled, vectorize};
 use rayon::prelude::*;
 
+mod small;
+
 /// Batch statistics and batch normalisation as backend operations.
 #[backend_extension(Flex, Autodiff)]
 pub trait BatchNormOps: Backend {
@@ -108,6 +110,11 @@ fn channel_sums(n: usize, c: usize, plane: impl Fn(usize, usize) -> (f32, f32) +
 
 /// `[mean…, var…]` per channel (biased variance, two passes).
 fn stats(x: &[f32], shape: &[usize]) -> Vec<f32> {
+    if dims(shape).2 < small::SMALL { small::stats(x, shape) } else { stats_planes(x, shape) }
+}
+
+/// [`stats`] one channel at a time.
+fn stats_planes(x: &[f32], shape: &[usize]) -> Vec<f32> {
     let (n, c, hw) = dims(shape);
     let count = (n * hw).max(1) as f64;
     let at = |img: usize, ch: usize| &x[(img * c + ch) * hw..(img * c + ch + 1) * hw];
@@ -154,7 +161,13 @@ struct Norm<'a> {
     relu: bool,
 }
 
+/// `γ (x − mean) / σ + β` (plus the residual, then the ReLU if asked).
 fn normalize(norm: Norm<'_>) -> Vec<f32> {
+    if dims(norm.shape).2 < small::SMALL { small::normalize(norm) } else { normalize_planes(norm) }
+}
+
+/// [`normalize`] plane by plane.
+fn normalize_planes(norm: Norm<'_>) -> Vec<f32> {
     let Norm { x, shape, gamma, beta, stats, residual, epsilon, relu } = norm;
     let (_, c, hw) = dims(shape);
     let rstd = inv_std(stats, c, epsilon);
@@ -179,8 +192,13 @@ fn normalize(norm: Norm<'_>) -> Vec<f32> {
 /// `(dx, dgamma, dbeta, dresidual)`: `dβ = Σ g`, `dγ = Σ g·x̂`, `dx = γ/σ · (g − dβ/M − x̂·dγ/M)`
 /// and `dresidual = g` (empty without a residual), where `g` is `dy` masked where the ReLU (if
 /// any) cut the output. One channel at a time (parallel over channels): its sums, then its
-/// gradients while its planes are still in cache.
+/// gradients while its planes are still in cache (small planes: [`small::normalize_backward`]).
 fn normalize_backward(norm: Norm<'_>, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    if dims(norm.shape).2 < small::SMALL { small::normalize_backward(norm, dy) } else { backward_planes(norm, dy) }
+}
+
+/// [`normalize_backward`] one channel at a time.
+fn backward_planes(norm: Norm<'_>, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let Norm { x, shape, gamma, beta, stats, residual, epsilon, relu } = norm;
     let (n, c, hw) = dims(shape);
     let rstd = inv_std(stats, c, epsilon);
@@ -471,6 +489,40 @@ mod tests {
             let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / vals.len() as f64;
             assert!((f64::from(got[ch]) - mean).abs() < 1e-4 * mean.abs().max(1.0), "channel {ch} mean");
             assert!((f64::from(got[2 + ch]) - var).abs() < 1e-3 * var, "channel {ch} var {} vs {var}", got[2 + ch]);
+        }
+    }
+
+    /// The small-map kernels (image by image) and the per-channel ones give the same statistics,
+    /// outputs and gradients, on planes of 1 to 300 positions, with and without ReLU and residual.
+    #[test]
+    fn small_map_kernels_match_per_channel_ones() {
+        let close = |a: &[f32], b: &[f32], what: &str| {
+            assert_eq!(a.len(), b.len(), "{what}");
+            let d = a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0f32, f32::max);
+            assert!(d < 2e-5, "{what}: off by {d}");
+        };
+        for shape in [[5, 3, 1, 1], [4, 6, 2, 2], [3, 2, 5, 7], [2, 3, 8, 8], [2, 2, 15, 20]] {
+            let len: usize = shape.iter().product();
+            let (x, gamma, beta, dy, res) = (val(len, 1), val(shape[1], 2), val(shape[1], 3), val(len, 4), val(len, 5));
+            let st = small::stats(&x, &shape);
+            close(&st, &stats_planes(&x, &shape), &format!("{shape:?} stats"));
+            for (relu, residual) in [(false, &[][..]), (true, &[][..]), (true, &res[..])] {
+                let norm = Norm {
+                    x: &x,
+                    shape: &shape,
+                    gamma: &gamma,
+                    beta: &beta,
+                    stats: &st,
+                    residual,
+                    epsilon: 1e-5,
+                    relu,
+                };
+                close(&small::normalize(norm), &normalize_planes(norm), &format!("{shape:?} {relu} normalize"));
+                let (a, b) = (small::normalize_backward(norm, &dy), backward_planes(norm, &dy));
+                for (k, (a, b)) in [(a.0, b.0), (a.1, b.1), (a.2, b.2), (a.3, b.3)].iter().enumerate() {
+                    close(a, b, &format!("{shape:?} relu {relu} residual {}: gradient {k}", !residual.is_empty()));
+                }
+            }
         }
     }
 
