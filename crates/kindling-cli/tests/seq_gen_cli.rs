@@ -202,13 +202,15 @@ fn lm_train_eval_predict() {
         let at = ft.iter().position(|a| *a == flag).unwrap();
         ft[at + 1] = value; // --hidden is ignored: the architecture comes from --init
     }
-    ft.push("--init");
-    ft.push(r);
+    // Fine-tuning with weight dropout on the recurrent matrices (kept in the model's config).
+    ft.extend(["--init", r, "--weight-dropout", "0.2"]);
     ok(&kindling(&ft));
     let first = |m: &serde_json::Value| m["epochs"][0]["val"]["loss"].as_f64().unwrap();
     let tuned_metrics = assert_run_folder(&tuned, 1);
     assert!(first(&tuned_metrics) < first(&metrics), "{} vs {}", first(&tuned_metrics), first(&metrics));
-    assert_eq!(json(&tuned.join("model/model.json"))["model"]["hidden_size"], 48);
+    let tuned_model = json(&tuned.join("model/model.json"));
+    assert_eq!(tuned_model["model"]["hidden_size"], 48);
+    assert_eq!(tuned_model["model"]["weight_dropout"], 0.2);
     // The two as a mixture: never worse than their mean bits per character.
     let bpc = |models: &[&str]| {
         let mut a = vec!["seq", "lm", "eval"];
