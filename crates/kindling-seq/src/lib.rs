@@ -4,7 +4,8 @@
 //! stacks with PyTorch's interface and weight layout.
 //!
 //! - [`RecurrentConfig`] → [`Recurrent`]: `num_layers`, `bidirectional`, dropout between layers,
-//!   weight dropout on the recurrent matrices (AWD-LSTM's DropConnect), optional biases; batch-first input `[B, T, I]`, output `[B, T, D*H]`, states `[L*D, B, H]`.
+//!   weight dropout on the recurrent matrices (AWD-LSTM's DropConnect), optional biases;
+//!   batch-first input `[B, T, I]`, output `[B, T, D*H]`, states `[L*D, B, H]`.
 //! - Ragged batches: pass the sequence lengths and padding never changes results (see
 //!   [`Recurrent::forward`]); final states are taken at each sequence's true end.
 //! - PyTorch parity: [`StateDict`] reads `.pth` / safetensors files and

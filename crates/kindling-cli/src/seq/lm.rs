@@ -152,8 +152,8 @@ pub struct TrainArgs {
     data: TextFlags,
     /// Start from this trained LM (run folder or its model/ folder) instead of random weights:
     /// fine-tuning a model pre-trained on other text. Its vocabulary and architecture are kept
-    /// (--hidden, --layers, --embedding-dim and --cell are then ignored; --dropout and --weight-dropout apply), and
-    /// every character of --data must be in its vocabulary.
+    /// (--hidden, --layers, --embedding-dim and --cell are then ignored; --dropout and
+    /// --weight-dropout apply), and every character of --data must be in its vocabulary.
     #[arg(long)]
     init: Option<PathBuf>,
     #[command(flatten)]
