@@ -174,8 +174,19 @@ fn lm_train_eval_predict() {
     let sample = metrics["sample"]["text"].as_str().unwrap();
     assert_eq!(sample.chars().count(), 50);
 
-    // eval reproduces the training run's test bits per character.
+    // eval reproduces the training run's test bits per character, also for a model saved before
+    // weight dropout existed (its model.json without the setting).
     let out = lines(&ok(&kindling(&["seq", "lm", "eval", "--model", r])));
+    assert!((out[0]["bits_per_char"].as_f64().unwrap() - test_bpc).abs() < 1e-6, "{out:?} {test_bpc}");
+    let older = dir.path().join("older");
+    std::fs::create_dir_all(older.join("model")).unwrap();
+    for file in ["model.bpk", "vocab.json"] {
+        std::fs::copy(run.join("model").join(file), older.join("model").join(file)).unwrap();
+    }
+    let mut meta = json(&run.join("model/model.json"));
+    assert!(meta["model"].as_object_mut().unwrap().remove("weight_dropout").is_some());
+    std::fs::write(older.join("model/model.json"), meta.to_string()).unwrap();
+    let out = lines(&ok(&kindling(&["seq", "lm", "eval", "--model", older.to_str().unwrap()])));
     assert!((out[0]["bits_per_char"].as_f64().unwrap() - test_bpc).abs() < 1e-6, "{out:?} {test_bpc}");
 
     // predict: plain text after the seed, reproducible for a seed; JSON on request.

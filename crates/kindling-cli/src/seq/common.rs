@@ -183,16 +183,25 @@ pub fn save_model_dir<M: burn::module::Module, Meta: Serialize, V: Serialize>(
     Ok(dir)
 }
 
+/// Settings added to a task's model config after models of that task were first saved, with the
+/// value that reproduces those older models: `(task, setting, value)`.
+const ADDED_SETTINGS: &[(&str, &str, f64)] = &[("lm", "weight_dropout", 0.0)];
+
 /// Reads the `model.json` of a run (or model) folder written for `task` (`what` describes that
 /// kind of model in the error when the folder holds another); returns the model folder and the
-/// metadata.
+/// metadata. Settings added since an older model was saved get their old behaviour.
 pub fn load_meta<Meta: serde::de::DeserializeOwned>(path: &Path, task: &str, what: &str) -> CliResult<(PathBuf, Meta)> {
     let dir = model_dir(path);
     let file = dir.join("model.json");
-    let value: serde_json::Value = load_json(&file)?;
+    let mut value: serde_json::Value = load_json(&file)?;
     let found = value.get("task").and_then(|t| t.as_str()).unwrap_or("unknown");
     if found != task {
         return Err(format!("{} holds a `{found}` model, not {what}", dir.display()).into());
+    }
+    if let Some(model) = value.get_mut("model").and_then(serde_json::Value::as_object_mut) {
+        for &(_, setting, old) in ADDED_SETTINGS.iter().filter(|a| a.0 == task) {
+            model.entry(setting).or_insert(old.into());
+        }
     }
     let meta = serde_json::from_value(value).map_err(|e| format!("{}: {e}", file.display()))?;
     Ok((dir, meta))
