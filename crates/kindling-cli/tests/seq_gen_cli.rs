@@ -129,6 +129,19 @@ fn caption_train_eval_predict() {
     assert!(err.contains("/no/such/dir"), "{err}");
 }
 
+/// A copy of the model of `run` at `to` as saved before weight dropout existed: its model.json
+/// without the setting.
+fn saved_before_weight_dropout(run: &Path, to: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(to.join("model")).unwrap();
+    for file in ["model.bpk", "vocab.json"] {
+        std::fs::copy(run.join("model").join(file), to.join("model").join(file)).unwrap();
+    }
+    let mut meta = json(&run.join("model/model.json"));
+    assert!(meta["model"].as_object_mut().unwrap().remove("weight_dropout").is_some());
+    std::fs::write(to.join("model/model.json"), meta.to_string()).unwrap();
+    to.to_path_buf()
+}
+
 #[test]
 fn lm_train_eval_predict() {
     let dir = tempfile::tempdir().unwrap();
@@ -178,14 +191,7 @@ fn lm_train_eval_predict() {
     // weight dropout existed (its model.json without the setting).
     let out = lines(&ok(&kindling(&["seq", "lm", "eval", "--model", r])));
     assert!((out[0]["bits_per_char"].as_f64().unwrap() - test_bpc).abs() < 1e-6, "{out:?} {test_bpc}");
-    let older = dir.path().join("older");
-    std::fs::create_dir_all(older.join("model")).unwrap();
-    for file in ["model.bpk", "vocab.json"] {
-        std::fs::copy(run.join("model").join(file), older.join("model").join(file)).unwrap();
-    }
-    let mut meta = json(&run.join("model/model.json"));
-    assert!(meta["model"].as_object_mut().unwrap().remove("weight_dropout").is_some());
-    std::fs::write(older.join("model/model.json"), meta.to_string()).unwrap();
+    let older = saved_before_weight_dropout(&run, &dir.path().join("older"));
     let out = lines(&ok(&kindling(&["seq", "lm", "eval", "--model", older.to_str().unwrap()])));
     assert!((out[0]["bits_per_char"].as_f64().unwrap() - test_bpc).abs() < 1e-6, "{out:?} {test_bpc}");
 
@@ -255,10 +261,11 @@ fn translate_train_eval_predict_and_ensembles() {
     let r = run.to_str().unwrap();
     let small = ["--hidden", "32", "--embedding-dim", "16", "--batch-size", "32", "--lr", "0.01", "--beam", "2"];
     let mut args = vec!["seq", "translate", "train", "--out", r, "--epochs", "2", "--progress", "plain"];
-    args.extend(["--max-examples", "1500", "--max-eval", "150"]);
+    args.extend(["--max-examples", "1500", "--max-eval", "150", "--weight-dropout", "0.1"]);
     args.extend(small);
     let stdout = ok(&kindling(&args));
     assert!(stdout.contains("test WER"), "{stdout}");
+    assert_eq!(json(&run.join("model/model.json"))["model"]["weight_dropout"], 0.1);
     let metrics = assert_run_folder(&run, 2);
     let (wer, per) = (&metrics["test"]["beam"]["rates"]["wer"], &metrics["test"]["beam"]["rates"]["per"]);
     let (wer, per) = (wer.as_f64().unwrap(), per.as_f64().unwrap());
@@ -274,6 +281,8 @@ fn translate_train_eval_predict_and_ensembles() {
     };
     let single = eval(&[r]);
     assert_eq!(single["wer"].as_f64().unwrap(), wer, "{single}");
+    let older = saved_before_weight_dropout(&run, &dir.path().join("older"));
+    assert_eq!(eval(&[older.to_str().unwrap()])["wer"].as_f64().unwrap(), wer, "a model saved before weight dropout");
     let listed = dir.path().join("predictions.jsonl");
     let l = listed.to_str().unwrap();
     ok(&kindling(&["seq", "translate", "eval", "--model", r, "--max-eval", "150", "--beam", "2", "--predictions", l]));

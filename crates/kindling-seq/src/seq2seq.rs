@@ -67,6 +67,10 @@ pub struct Seq2SeqConfig {
     /// Dropout on embeddings, between layers, on the memory and before the output layer.
     #[config(default = 0.2)]
     pub dropout: f64,
+    /// Weight dropout on the recurrent matrices of encoder and decoder
+    /// ([`RecurrentConfig::weight_dropout`](crate::RecurrentConfig::weight_dropout)).
+    #[config(default = 0.0)]
+    pub weight_dropout: f64,
 }
 
 impl Seq2SeqConfig {
@@ -82,9 +86,10 @@ impl Seq2SeqConfig {
             .with_num_layers(self.encoder_layers)
             .with_bidirectional(self.bidirectional)
             .with_dropout(self.dropout)
+            .with_weight_dropout(self.weight_dropout)
             .init(device)?;
         let memory = encoder.output_size();
-        let decoder = AttentionDecoderConfig::new(self.target_vocab_size, memory)
+        let mut decoder = AttentionDecoderConfig::new(self.target_vocab_size, memory)
             .with_summary_size(memory)
             .with_embedding_dim(self.embedding_dim)
             .with_hidden_size(self.hidden_size)
@@ -94,6 +99,8 @@ impl Seq2SeqConfig {
             .with_input_feeding(self.input_feeding)
             .with_dropout(self.dropout)
             .init(device)?;
+        // The decoder's stack gets the same weight dropout (range checked with the encoder's).
+        decoder.rnn.weight_dropout = DropoutConfig::new(self.weight_dropout).init();
         Ok(Seq2Seq {
             source_embedding: EmbeddingConfig::new(self.source_vocab_size, self.embedding_dim).init(device),
             encoder,
@@ -419,6 +426,16 @@ mod tests {
                 PairExample { target: source.iter().rev().copied().collect(), source }
             })
             .collect()
+    }
+
+    /// Weight dropout reaches the recurrent stacks of encoder and decoder, within its range.
+    #[test]
+    fn weight_dropout_reaches_encoder_and_decoder() {
+        let device = kindling_core::default_device();
+        let config = Seq2SeqConfig::new(12, 12).with_hidden_size(8).with_embedding_dim(4);
+        let model = config.clone().with_weight_dropout(0.3).init(&device).unwrap();
+        assert_eq!((model.encoder.weight_dropout.prob, model.decoder.rnn.weight_dropout.prob), (0.3, 0.3));
+        assert!(config.with_weight_dropout(1.0).init(&device).is_err());
     }
 
     /// The acceptance test: a tiny reverse task is learned to 100% exact match on unseen

@@ -185,7 +185,7 @@ pub fn save_model_dir<M: burn::module::Module, Meta: Serialize, V: Serialize>(
 
 /// Settings added to a task's model config after models of that task were first saved, with the
 /// value that reproduces those older models: `(task, setting, value)`.
-const ADDED_SETTINGS: &[(&str, &str, f64)] = &[("lm", "weight_dropout", 0.0)];
+const ADDED_SETTINGS: &[(&str, &str, f64)] = &[("lm", "weight_dropout", 0.0), ("translate", "weight_dropout", 0.0)];
 
 /// Reads the `model.json` of a run (or model) folder written for `task` (`what` describes that
 /// kind of model in the error when the folder holds another); returns the model folder and the

@@ -193,6 +193,10 @@ pub struct ModelFlags {
     /// Dropout.
     #[arg(long, default_value_t = 0.2)]
     pub dropout: f64,
+    /// Weight dropout on the recurrent matrices of encoder and decoder (DropConnect, one mask
+    /// per batch; 0: none).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_dropout: f64,
     /// Teacher-forcing ratio at the first epoch (share of decoder steps fed the gold token).
     #[arg(long, default_value_t = 1.0)]
     pub tf_start: f64,
@@ -387,7 +391,8 @@ fn train(args: TrainArgs) -> CliResult {
         .with_cell(m.cell.parse::<CellKind>()?)
         .with_attention(m.attention.parse::<AttentionKind>()?)
         .with_input_feeding(m.input_feeding)
-        .with_dropout(m.dropout);
+        .with_dropout(m.dropout)
+        .with_weight_dropout(m.weight_dropout);
     let tf = TeacherForcing { start: m.tf_start, end: m.tf_end, decay_epochs: m.tf_decay_epochs };
     tf.validate()?;
     let smoothing = m.label_smoothing as f32;
