@@ -100,27 +100,26 @@ pub(super) fn normalize(norm: Norm<'_>) -> Vec<f32> {
     })
 }
 
-/// The output gradient `g` of image `img` that reaches the normalisation: `dy` where the ReLU (if
-/// any) passed the output, else 0; written into `g`.
-fn masked(norm: &Norm<'_>, dy: &[f32], a: &[f32], b: &[f32], img: usize, chw: usize, g: &mut Vec<f32>) {
-    let at = img * chw..(img + 1) * chw;
-    let ds = &dy[at.clone()];
-    g.clear();
-    if !norm.relu {
-        g.extend_from_slice(ds);
-        return;
-    }
+/// The output gradient that reaches the normalisation under a ReLU: `dy` where the output was
+/// positive, else 0 (`None` without a ReLU: all of `dy`). Computed once, read by both passes of
+/// the backward, and the residual's gradient itself.
+fn masked(norm: &Norm<'_>, dy: &[f32], a: &[f32], b: &[f32], chw: usize) -> Option<Vec<f32>> {
     let keep = |z: f32, d: f32| if z > 0.0 { d } else { 0.0 };
-    let maps = norm.x[at.clone()].iter().zip(a).zip(b).zip(ds);
-    vectorize(
-        #[inline(always)]
-        || match norm.residual.get(at) {
-            Some(rs) if !norm.residual.is_empty() => {
-                g.extend(maps.zip(rs).map(|((((&v, &a), &b), &d), &r)| keep(v.mul_add(a, b) + r, d)))
-            }
-            _ => g.extend(maps.map(|(((&v, &a), &b), &d)| keep(v.mul_add(a, b), d))),
-        },
-    );
+    norm.relu.then(|| {
+        par_filled(dy.len(), chw.max(1), |img, out| {
+            let at = img * chw..(img + 1) * chw;
+            let maps = norm.x[at.clone()].iter().zip(a).zip(b).zip(&dy[at.clone()]);
+            vectorize(
+                #[inline(always)]
+                || match norm.residual.get(at) {
+                    Some(rs) if !norm.residual.is_empty() => {
+                        out.extend(maps.zip(rs).map(|((((&v, &a), &b), &d), &r)| keep(v.mul_add(a, b) + r, d)))
+                    }
+                    _ => out.extend(maps.map(|(((&v, &a), &b), &d)| keep(v.mul_add(a, b), d))),
+                },
+            );
+        })
+    })
 }
 
 /// `(dx, dgamma, dbeta, dresidual)`, as [`super::normalize_backward`].
@@ -131,14 +130,14 @@ pub(super) fn normalize_backward(norm: Norm<'_>, dy: &[f32]) -> (Vec<f32>, Vec<f
     let (a, b) = affine_maps(&norm, &rstd, hw);
     let m = expand(norm.stats[..c].iter().copied(), hw);
     let x = norm.x;
+    let masked = masked(&norm, dy, &a, &b, chw);
+    let g_all = masked.as_deref().unwrap_or(dy);
     let sums = channel_sums(n, c, hw, |img, s, t| {
-        let mut g = Vec::with_capacity(chw);
-        masked(&norm, dy, &a, &b, img, chw, &mut g);
-        let xs = &x[img * chw..(img + 1) * chw];
+        let (xs, g) = (&x[img * chw..(img + 1) * chw], &g_all[img * chw..(img + 1) * chw]);
         vectorize(
             #[inline(always)]
             || {
-                for ((((s, t), &v), &d), &m) in s.iter_mut().zip(t.iter_mut()).zip(xs).zip(&g).zip(&m) {
+                for ((((s, t), &v), &d), &m) in s.iter_mut().zip(t.iter_mut()).zip(xs).zip(g).zip(&m) {
                     *s += d;
                     *t += (v - m) * d;
                 }
@@ -152,27 +151,21 @@ pub(super) fn normalize_backward(norm: Norm<'_>, dy: &[f32]) -> (Vec<f32>, Vec<f
     let mean_g = expand(dbeta.iter().map(|&v| v / count), hw);
     let slope = expand((0..c).map(|ch| rstd[ch] * dgamma[ch] / count), hw);
     let dx = par_filled(x.len(), chw.max(1), |img, out| {
-        let mut g = Vec::with_capacity(chw);
-        masked(&norm, dy, &a, &b, img, chw, &mut g);
-        let xs = &x[img * chw..(img + 1) * chw];
+        let (xs, g) = (&x[img * chw..(img + 1) * chw], &g_all[img * chw..(img + 1) * chw]);
         let consts = scale.iter().zip(&mean_g).zip(&slope).zip(&m);
         vectorize(
             #[inline(always)]
             || {
                 out.extend(
-                    xs.iter().zip(&g).zip(consts).map(|((&v, &d), (((&k, &mg), &sl), &m))| k * (d - mg - (v - m) * sl)),
+                    xs.iter().zip(g).zip(consts).map(|((&v, &d), (((&k, &mg), &sl), &m))| k * (d - mg - (v - m) * sl)),
                 )
             },
         );
     });
-    let dresidual = if norm.residual.is_empty() {
-        Vec::new()
-    } else {
-        par_filled(x.len(), chw.max(1), |img, out| {
-            let mut g = Vec::with_capacity(chw);
-            masked(&norm, dy, &a, &b, img, chw, &mut g);
-            out.extend(g.iter().copied());
-        })
+    let dresidual = match (norm.residual.is_empty(), masked) {
+        (true, _) => Vec::new(),
+        (false, Some(g)) => g,
+        (false, None) => dy.to_vec(),
     };
     (dx, dgamma, dbeta, dresidual)
 }
