@@ -103,6 +103,10 @@ fn caption_train_eval_predict() {
     assert_eq!(out[0]["strips"], 40);
     assert!((out[0]["exact_match"].as_f64().unwrap() - exact).abs() < 1e-12);
     assert!((out[0]["token_accuracy"].as_f64().unwrap() - token).abs() < 1e-12);
+    // Also for a captioner saved before its decoder config had weight dropout.
+    let older = saved_before_weight_dropout(&run, &dir.path().join("older"), "decoder");
+    let out = lines(&ok(&kindling(&["seq", "caption", "eval", "--model", older.to_str().unwrap(), "--beam", "2"])));
+    assert!((out[0]["exact_match"].as_f64().unwrap() - exact).abs() < 1e-12);
 
     // predict on random strips, saved as PNG, then on those files: the same captions.
     let strips = dir.path().join("strips");
@@ -130,14 +134,15 @@ fn caption_train_eval_predict() {
 }
 
 /// A copy of the model of `run` at `to` as saved before weight dropout existed: its model.json
-/// without the setting.
-fn saved_before_weight_dropout(run: &Path, to: &Path) -> std::path::PathBuf {
+/// without the setting in the config `object`.
+fn saved_before_weight_dropout(run: &Path, to: &Path, object: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(to.join("model")).unwrap();
-    for file in ["model.bpk", "vocab.json"] {
-        std::fs::copy(run.join("model").join(file), to.join("model").join(file)).unwrap();
+    for file in std::fs::read_dir(run.join("model")).unwrap() {
+        let file = file.unwrap().path();
+        std::fs::copy(&file, to.join("model").join(file.file_name().unwrap())).unwrap();
     }
     let mut meta = json(&run.join("model/model.json"));
-    assert!(meta["model"].as_object_mut().unwrap().remove("weight_dropout").is_some());
+    assert!(meta[object].as_object_mut().unwrap().remove("weight_dropout").is_some());
     std::fs::write(to.join("model/model.json"), meta.to_string()).unwrap();
     to.to_path_buf()
 }
@@ -191,7 +196,7 @@ fn lm_train_eval_predict() {
     // weight dropout existed (its model.json without the setting).
     let out = lines(&ok(&kindling(&["seq", "lm", "eval", "--model", r])));
     assert!((out[0]["bits_per_char"].as_f64().unwrap() - test_bpc).abs() < 1e-6, "{out:?} {test_bpc}");
-    let older = saved_before_weight_dropout(&run, &dir.path().join("older"));
+    let older = saved_before_weight_dropout(&run, &dir.path().join("older"), "model");
     let out = lines(&ok(&kindling(&["seq", "lm", "eval", "--model", older.to_str().unwrap()])));
     assert!((out[0]["bits_per_char"].as_f64().unwrap() - test_bpc).abs() < 1e-6, "{out:?} {test_bpc}");
 
@@ -281,7 +286,7 @@ fn translate_train_eval_predict_and_ensembles() {
     };
     let single = eval(&[r]);
     assert_eq!(single["wer"].as_f64().unwrap(), wer, "{single}");
-    let older = saved_before_weight_dropout(&run, &dir.path().join("older"));
+    let older = saved_before_weight_dropout(&run, &dir.path().join("older"), "model");
     assert_eq!(eval(&[older.to_str().unwrap()])["wer"].as_f64().unwrap(), wer, "a model saved before weight dropout");
     let listed = dir.path().join("predictions.jsonl");
     let l = listed.to_str().unwrap();

@@ -64,6 +64,9 @@ pub struct AttentionDecoderConfig {
     /// Dropout on embeddings, between layers and before the output layer.
     #[config(default = 0.2)]
     pub dropout: f64,
+    /// Weight dropout on the recurrent matrices ([`RecurrentConfig::weight_dropout`]).
+    #[config(default = 0.0)]
+    pub weight_dropout: f64,
 }
 
 impl AttentionDecoderConfig {
@@ -80,6 +83,7 @@ impl AttentionDecoderConfig {
         let rnn = RecurrentConfig::new(self.cell, input, h)
             .with_num_layers(self.num_layers)
             .with_dropout(self.dropout)
+            .with_weight_dropout(self.weight_dropout)
             .init(device)?;
         let states = if self.cell.has_cell_state() { 2 } else { 1 };
         Ok(AttentionDecoder {

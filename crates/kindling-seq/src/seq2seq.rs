@@ -89,7 +89,7 @@ impl Seq2SeqConfig {
             .with_weight_dropout(self.weight_dropout)
             .init(device)?;
         let memory = encoder.output_size();
-        let mut decoder = AttentionDecoderConfig::new(self.target_vocab_size, memory)
+        let decoder = AttentionDecoderConfig::new(self.target_vocab_size, memory)
             .with_summary_size(memory)
             .with_embedding_dim(self.embedding_dim)
             .with_hidden_size(self.hidden_size)
@@ -98,9 +98,8 @@ impl Seq2SeqConfig {
             .with_attention(self.attention)
             .with_input_feeding(self.input_feeding)
             .with_dropout(self.dropout)
+            .with_weight_dropout(self.weight_dropout)
             .init(device)?;
-        // The decoder's stack gets the same weight dropout (range checked with the encoder's).
-        decoder.rnn.weight_dropout = DropoutConfig::new(self.weight_dropout).init();
         Ok(Seq2Seq {
             source_embedding: EmbeddingConfig::new(self.source_vocab_size, self.embedding_dim).init(device),
             encoder,

@@ -183,9 +183,13 @@ pub fn save_model_dir<M: burn::module::Module, Meta: Serialize, V: Serialize>(
     Ok(dir)
 }
 
-/// Settings added to a task's model config after models of that task were first saved, with the
-/// value that reproduces those older models: `(task, setting, value)`.
-const ADDED_SETTINGS: &[(&str, &str, f64)] = &[("lm", "weight_dropout", 0.0), ("translate", "weight_dropout", 0.0)];
+/// Settings added to a task's model configs after models of that task were first saved, with the
+/// value that reproduces those older models: `(task, config object in model.json, setting, value)`.
+const ADDED_SETTINGS: &[(&str, &str, &str, f64)] = &[
+    ("lm", "model", "weight_dropout", 0.0),
+    ("translate", "model", "weight_dropout", 0.0),
+    ("caption", "decoder", "weight_dropout", 0.0),
+];
 
 /// Reads the `model.json` of a run (or model) folder written for `task` (`what` describes that
 /// kind of model in the error when the folder holds another); returns the model folder and the
@@ -198,9 +202,9 @@ pub fn load_meta<Meta: serde::de::DeserializeOwned>(path: &Path, task: &str, wha
     if found != task {
         return Err(format!("{} holds a `{found}` model, not {what}", dir.display()).into());
     }
-    if let Some(model) = value.get_mut("model").and_then(serde_json::Value::as_object_mut) {
-        for &(_, setting, old) in ADDED_SETTINGS.iter().filter(|a| a.0 == task) {
-            model.entry(setting).or_insert(old.into());
+    for &(_, object, setting, old) in ADDED_SETTINGS.iter().filter(|a| a.0 == task) {
+        if let Some(config) = value.get_mut(object).and_then(serde_json::Value::as_object_mut) {
+            config.entry(setting).or_insert(old.into());
         }
     }
     let meta = serde_json::from_value(value).map_err(|e| format!("{}: {e}", file.display()))?;
