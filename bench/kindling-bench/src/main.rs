@@ -7,9 +7,14 @@
 //! kindling-bench list                                   # the workloads, as JSON lines
 //! kindling-bench run NAME [--reps N] [--warmup N] [--plain]
 //! kindling-bench peak                                   # measured fp32 FMA peak, JSON
+//! kindling-bench gemm M,K,N[,A_RS,A_CS,B_RS,B_CS]...    # one product shape alone, JSON lines
 //! ```
+//!
+//! With `KINDLING_GEMM_PROFILE` set, `run` also prints the time per matrix product shape
+//! (`kindling_core::cpu::profile`) to standard error.
 
 mod flops;
+mod gemm;
 mod peak;
 mod workloads;
 
@@ -20,7 +25,7 @@ use serde_json::json;
 use workloads::{Kind, Variant, WORKLOADS};
 
 fn usage() -> ExitCode {
-    eprintln!("usage: kindling-bench list | run NAME [--reps N] [--warmup N] [--plain] | peak");
+    eprintln!("usage: kindling-bench list | run NAME [--reps N] [--warmup N] [--plain] | peak | gemm SHAPE...");
     ExitCode::FAILURE
 }
 
@@ -83,6 +88,9 @@ fn run(name: &str, args: &[String]) -> Result<(), String> {
         "checksum": checksum,
     });
     println!("{line}");
+    if kindling_core::cpu::profile::enabled() {
+        eprint!("{}", kindling_core::cpu::profile::report());
+    }
     Ok(())
 }
 
@@ -114,6 +122,7 @@ fn main() -> ExitCode {
             Some(name) => run(name, &args[2..]),
             None => return usage(),
         },
+        Some("gemm") => gemm::run(&args[1..], 0.5),
         Some("peak") => {
             println!("{}", peak::measure());
             Ok(())

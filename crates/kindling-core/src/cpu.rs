@@ -5,7 +5,8 @@
 //!   burn-flex uses; AVX-512 or AVX2/FMA kernels chosen at run time);
 //! - [`vectorize`]: runs a closure compiled for the widest SIMD instruction set of the CPU;
 //! - [`exp`], [`sigmoid`], [`tanh`]: branch-free `f32` functions that vectorize inside it;
-//! - [`scratch`], [`recycle`]: workspaces handed back and reused instead of zero-filled anew.
+//! - [`scratch`], [`recycle`]: workspaces handed back and reused instead of zero-filled anew;
+//! - [`profile`]: time per product shape, when asked (`KINDLING_GEMM_PROFILE`).
 //!
 //! `gemm::gemm` takes raw pointers and strides; [`matmul`] checks that every element the strides
 //! reach lies inside the given slices and that destination rows do not overlap, then calls it.
@@ -13,6 +14,7 @@
 //! written are the only `unsafe` code of Kindling's kernels.
 #![allow(unsafe_code)]
 
+pub mod profile;
 mod scratch;
 pub use scratch::{recycle, recycle_flex, scratch};
 
@@ -125,6 +127,7 @@ fn gemm_checked(
     assert!(a.data.len() >= a.span(m, k), "matmul: left operand too short");
     assert!(b.data.len() >= b.span(k, n), "matmul: right operand too short");
     let parallelism = if parallel { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+    let timed = profile::enabled().then(std::time::Instant::now);
     // SAFETY: the asserts above keep every index `r * rs + c * cs` the strides produce for
     // r < rows, c < cols inside its slice; `dst` is exclusively borrowed and its rows are disjoint
     // (dst_rs >= n), so gemm's (possibly parallel) writes do not race; `a` and `b` are shared
@@ -152,6 +155,10 @@ fn gemm_checked(
             false,
             parallelism,
         );
+    }
+    if let Some(start) = timed {
+        let shape = profile::Shape { mkn: [m, k, n], a: [a.rs, a.cs], b: [b.rs, b.cs], parallel };
+        profile::record(shape, start.elapsed().as_secs_f64());
     }
 }
 
@@ -488,6 +495,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Sizes around the 32 × 32 tiles' edges.
+    #[test]
+    fn transpose_matches_its_definition() {
+        for (rows, cols) in [(1, 1), (1, 37), (37, 1), (31, 33), (32, 32), (33, 64), (300, 517)] {
+            let src: Vec<f32> = (0..rows * cols).map(|v| v as f32).collect();
+            let t = transpose(&src, rows, cols);
+            for i in 0..rows {
+                for j in 0..cols {
+                    assert_eq!(t[j * rows + i], src[i * cols + j], "{rows} × {cols}: ({i}, {j})");
+                }
+            }
+        }
+        assert!(transpose(&[], 0, 5).is_empty());
     }
 
     #[test]
