@@ -7,7 +7,8 @@
 //! least `MIN_COLUMNS` (384) positions, more for small maps), groups spread over rayon's threads:
 //!
 //! - forward: `Y[g] = W · im2col(X[g]) + b` (`[Co, C·kh·kw] × [C·kh·kw, k·OH·OW]`);
-//! - weight gradient: `dW = Σ_g dY[g] · im2col(X[g])ᵀ` (one accumulating product per group,
+//! - weight gradient: `dW = Σ_g dY[g] · im2col(X[g])ᵀ`, or its transpose summed where that is
+//!   faster ([`transposed_dw`]) (one accumulating product per group,
 //!   one accumulator per thread), from the column matrices the forward pass kept when they are
 //!   small (up to [`KEEP_BYTES`] per convolution: small maps, whose im2col costs most per FLOP);
 //! - input gradient: `dX[g] = col2im(Wᵀ · dY[g])`, skipped when the input needs no gradient
@@ -40,7 +41,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Device, Tensor};
-use kindling_core::cpu::{View, flex_f32, flex_from_f32, matmul, matmul_add, zeros};
+use kindling_core::cpu::{View, flex_f32, flex_from_f32, matmul, matmul_add, transpose, zeros};
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -192,7 +193,8 @@ impl Plan {
     }
 }
 
-/// Per-worker state: column matrix and output-gradient block of one group, weight-gradient sum.
+/// Per-worker state: column matrix and output-gradient block of one group, weight-gradient sum
+/// (tap-major for [`shifted`] products, transposed where [`transposed_dw`]).
 #[derive(Default)]
 struct Scratch {
     cols: Vec<f32>,
@@ -307,6 +309,20 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], keep: bool) -> (Vec<f32
     (out, kept.map(|k| KeptCols(k.into_inner().unwrap_or_else(PoisonError::into_inner))))
 }
 
+/// Whether the weight gradient of the column-matrix path is summed transposed, `dWᵀ = Σ_g
+/// im2col(X[g]) · dY[g]ᵀ` (`[C·kh·kw, Co]`, transposed once at the end): for the shapes of
+/// ResNet-18's stem and early stages that product runs 1.3–1.9× faster than `dY[g] · im2col(X[g])ᵀ`
+/// (`kindling-bench gemm`, BENCHMARKS.md), but the final transpose of large weights over few
+/// columns (ResNet-18's last stages at 224×224: 512 × 4608 over 392) costs what the product saves;
+/// hence only with at least [`DW_T_COLUMNS`] columns (`N·OH·OW`), where the transpose is under a
+/// thousandth of the product's work.
+fn transposed_dw(g: &Geom) -> bool {
+    g.n * g.ohow() >= DW_T_COLUMNS
+}
+
+/// See [`transposed_dw`].
+const DW_T_COLUMNS: usize = 2048;
+
 /// `(dx, dw, db)` for the parts in `need`; the weight gradient reads the column matrices of
 /// `kept` (from [`forward`] on the same input) instead of rebuilding them.
 fn backward(
@@ -323,6 +339,7 @@ fn backward(
     let par = plan.parallel_products();
     let shifted = shifted::applies(g);
     let wt = if shifted { shifted::tap_major(g, w) } else { Vec::new() };
+    let dw_t = transposed_dw(g);
     let pad = (g.ow < narrow::NARROW).then(|| narrow::Padded::new(g));
     let scratch = for_groups(&plan, dx.as_deref_mut(), chw, |gi, images, dxg, scratch| {
         let (k, n0) = (images.len(), images.start);
@@ -352,8 +369,13 @@ fn backward(
                 Some(kept) => kept,
                 None => group_cols(g, x, images.clone(), cols, pad.as_ref()),
             };
-            let cols_t = View { data: cols, rs: 1, cs: ld };
-            matmul_add(g.co, ld, ckk, dw, ckk, View::rows(dy_g, ld), cols_t, par);
+            if dw_t {
+                let dy_t = View { data: dy_g, rs: 1, cs: ld };
+                matmul_add(ckk, ld, g.co, dw, g.co, View::rows(cols, ld), dy_t, par);
+            } else {
+                let cols_t = View { data: cols, rs: 1, cs: ld };
+                matmul_add(g.co, ld, ckk, dw, ckk, View::rows(dy_g, ld), cols_t, par);
+            }
         }
         if let Some(dxg) = dxg {
             let w_t = View { data: w, rs: 1, cs: ckk };
@@ -381,7 +403,11 @@ fn backward(
                 s.iter_mut().zip(p).for_each(|(s, v)| *s += v);
             });
         }
-        if shifted { shifted::from_tap_major(g, &sum) } else { sum }
+        match (shifted, dw_t) {
+            (true, _) => shifted::from_tap_major(g, &sum),
+            (false, true) => transpose(&sum, ckk, g.co),
+            (false, false) => sum,
+        }
     });
     let db = need[2].then(|| {
         let mut db = vec![0.0f32; g.co];

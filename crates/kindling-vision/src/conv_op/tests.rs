@@ -96,6 +96,51 @@ fn shifted_products_match_direct_convolution_and_finite_differences() {
     }
 }
 
+/// The weight gradient summed transposed (many output positions, [`transposed_dw`]) against its
+/// definition `dW[o, c, ki, kj] = Σ dY[n, o, oy, ox] · X[n, c, oy·sh + ki − pt, ox·sw + kj − pl]`,
+/// from kept and from rebuilt column matrices, and for 1×1 convolutions whose images are their own.
+#[test]
+fn transposed_weight_gradient_matches_its_definition() {
+    let cases =
+        [([3, 2, 96, 90], [3, 2, 3, 3], [2, 2, 1, 1, 1, 0]), ([2, 3, 48, 48], [4, 3, 1, 1], [1, 1, 0, 0, 0, 0])];
+    for (xs, ws, spec) in cases {
+        let g = Geom::new(&xs, &ws, spec);
+        assert!(transposed_dw(&g) && !shifted::applies(&g), "{xs:?}: transposed weight-gradient case");
+        let (x, w) = (val(xs.iter().product(), 1), val(ws.iter().product(), 2));
+        let (y, kept) = forward(&g, &x, &w, &[], true);
+        let dy = val(y.len(), 4);
+        let mut want = vec![0.0f64; w.len()];
+        for (n, o, oy, ox) in output_positions(g.n, g.co, g.oh, g.ow) {
+            let d = f64::from(dy[((n * g.co + o) * g.oh + oy) * g.ow + ox]);
+            for c in 0..g.c {
+                for ki in 0..g.kh {
+                    for kj in 0..g.kw {
+                        let (iy, ix) =
+                            ((oy * g.sh + ki) as isize - g.pt as isize, (ox * g.sw + kj) as isize - g.pl as isize);
+                        if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
+                            let xv = x[((n * g.c + c) * g.h + iy as usize) * g.w + ix as usize];
+                            want[((o * g.c + c) * g.kh + ki) * g.kw + kj] += d * f64::from(xv);
+                        }
+                    }
+                }
+            }
+        }
+        for kept in [kept.as_ref(), None] {
+            let [_, dw, _] = backward(&g, &x, &w, &dy, [false, true, false], kept);
+            let dw = dw.unwrap_or_default();
+            assert_eq!(dw.len(), want.len());
+            for (k, (&got, &want)) in dw.iter().zip(&want).enumerate() {
+                assert!((f64::from(got) - want).abs() < 1e-3 * (1.0 + want.abs()), "{xs:?} dW[{k}]: {got} vs {want}");
+            }
+        }
+    }
+}
+
+/// Every `(n, o, oy, ox)` of an output `[N, Co, OH, OW]`.
+fn output_positions(n: usize, co: usize, oh: usize, ow: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+    (0..n).flat_map(move |a| (0..co).flat_map(move |b| (0..oh).flat_map(move |c| (0..ow).map(move |d| (a, b, c, d)))))
+}
+
 /// Checks one convolution; returns whether its forward pass kept the column matrices.
 fn check(xs: [usize; 4], ws: [usize; 4], spec: [usize; 6]) -> bool {
     let g = Geom::new(&xs, &ws, spec);
