@@ -7,10 +7,10 @@
 //! least `MIN_COLUMNS` (384) positions, more for small maps), groups spread over rayon's threads:
 //!
 //! - forward: `Y[g] = W · im2col(X[g]) + b` (`[Co, C·kh·kw] × [C·kh·kw, k·OH·OW]`);
-//! - weight gradient: `dW = Σ_g dY[g] · im2col(X[g])ᵀ`, or its transpose summed where that is
-//!   faster ([`transposed_dw`]) (one accumulating product per group,
-//!   one accumulator per thread), from the column matrices the forward pass kept when they are
-//!   small (up to [`KEEP_BYTES`] per convolution: small maps, whose im2col costs most per FLOP);
+//! - weight gradient: `dW = Σ_g dY[g] · im2col(X[g])ᵀ`, summed transposed where that is faster
+//!   ([`transposed_dw`]); one accumulating product per group, one accumulator per thread, from the
+//!   column matrices the forward pass kept when they are small (up to [`KEEP_BYTES`] per
+//!   convolution: small maps, whose im2col costs most per FLOP);
 //! - input gradient: `dX[g] = col2im(Wᵀ · dY[g])`, skipped when the input needs no gradient
 //!   (the image batch of a network's stem), like the weight gradient of a frozen layer.
 //!
@@ -311,7 +311,7 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], keep: bool) -> (Vec<f32
 
 /// Whether the weight gradient of the column-matrix path is summed transposed, `dWᵀ = Σ_g
 /// im2col(X[g]) · dY[g]ᵀ` (`[C·kh·kw, Co]`, transposed once at the end): for the shapes of
-/// ResNet-18's stem and early stages that product runs 1.3–1.9× faster than `dY[g] · im2col(X[g])ᵀ`
+/// ResNet-18's stem and early stages that product runs 1.3–2× faster than `dY[g] · im2col(X[g])ᵀ`
 /// (`kindling-bench gemm`, BENCHMARKS.md), but the final transpose of large weights over few
 /// columns (ResNet-18's last stages at 224×224: 512 × 4608 over 392) costs what the product saves;
 /// hence only with at least [`DW_T_COLUMNS`] columns (`N·OH·OW`), where the transpose is under a
