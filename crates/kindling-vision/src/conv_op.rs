@@ -339,7 +339,7 @@ fn backward(
     let par = plan.parallel_products();
     let shifted = shifted::applies(g);
     let wt = if shifted { shifted::tap_major(g, w) } else { Vec::new() };
-    let dw_t = transposed_dw(g);
+    let dw_t = !shifted && transposed_dw(g);
     let pad = (g.ow < narrow::NARROW).then(|| narrow::Padded::new(g));
     let scratch = for_groups(&plan, dx.as_deref_mut(), chw, |gi, images, dxg, scratch| {
         let (k, n0) = (images.len(), images.start);
@@ -403,10 +403,12 @@ fn backward(
                 s.iter_mut().zip(p).for_each(|(s, v)| *s += v);
             });
         }
-        match (shifted, dw_t) {
-            (true, _) => shifted::from_tap_major(g, &sum),
-            (false, true) => transpose(&sum, ckk, g.co),
-            (false, false) => sum,
+        if shifted {
+            shifted::from_tap_major(g, &sum)
+        } else if dw_t {
+            transpose(&sum, ckk, g.co)
+        } else {
+            sum
         }
     });
     let db = need[2].then(|| {
